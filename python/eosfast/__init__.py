@@ -1,0 +1,30 @@
+"""eosfast: gradient descent at the Edge of Stability, with a C++ core.
+
+Problems (losses with exact gradients, Hessian-vector products and
+third-derivative products), Hessian spectra, GD trajectories and the
+manifold flows of Arora, Li & Panigrahi (2022).
+"""
+
+from . import _core  # noqa: F401  (selects the kernel variant first)
+from . import problems
+from ._info import info
+from ._threads import _from_environment, _register_with_threadpoolctl, get_num_threads, set_num_threads
+from ._version import __version__
+from .operators import HessianOperator, Operator, as_operator
+
+NumericalError = _core.NumericalError
+
+_from_environment()
+_register_with_threadpoolctl()
+
+__all__ = [
+    "HessianOperator",
+    "NumericalError",
+    "Operator",
+    "__version__",
+    "as_operator",
+    "get_num_threads",
+    "info",
+    "problems",
+    "set_num_threads",
+]

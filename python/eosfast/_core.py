@@ -1,0 +1,45 @@
+"""Selects the compiled core for this CPU and installs it as ``eosfast._core``.
+
+The C++ core is compiled once per kernel variant: ``generic`` (baseline ISA)
+and, on x86-64, ``avx2`` (x86-64-v3: AVX2 and FMA). The best variant the CPU
+supports is chosen here; ``EOSFAST_VARIANT=generic`` (or ``avx2``) forces one.
+Results are bitwise reproducible within one variant, not across variants.
+"""
+
+import importlib
+import os
+import sys
+
+from . import _core_generic
+
+_PREFERENCE = ("avx2", "generic")
+
+
+def _supported(variant: str) -> bool:
+    return variant == "generic" or (variant == "avx2" and _core_generic.cpu_has_avx2_fma())
+
+
+def _load(variant: str):
+    return importlib.import_module(f"eosfast._core_{variant}")
+
+
+def _choose():
+    requested = os.environ.get("EOSFAST_VARIANT", "").strip().lower()
+    if requested:
+        if requested not in _PREFERENCE:
+            raise ImportError(
+                f"EOSFAST_VARIANT={requested!r} is not a kernel variant; use one of {_PREFERENCE}"
+            )
+        if not _supported(requested):
+            raise ImportError(f"EOSFAST_VARIANT={requested!r}: this CPU does not support it")
+        return _load(requested)
+    for variant in _PREFERENCE:
+        if _supported(variant):
+            try:
+                return _load(variant)
+            except ModuleNotFoundError:
+                continue  # variant not built on this platform
+    raise ImportError("no eosfast kernel variant could be loaded")
+
+
+sys.modules[__name__] = _choose()

@@ -1,0 +1,32 @@
+"""What this eosfast build is and how it runs."""
+
+import sys
+
+from . import _core
+from ._version import __version__
+
+
+def info() -> dict:
+    """Build and run-time facts: version, kernel variant, SIMD, OpenMP, threads.
+
+    ``variant`` is the compiled kernel variant in use ("avx2" or "generic");
+    bitwise reproducibility holds within one variant.
+    """
+    facts = {"version": __version__}
+    facts.update(_core.build_info())
+    facts["variants_built"] = sorted(
+        name.rsplit("_", 1)[-1]
+        for name in ("eosfast._core_generic", "eosfast._core_avx2")
+        if _variant_importable(name)
+    )
+    facts["cpu_avx2_fma"] = bool(_core.cpu_has_avx2_fma())
+    facts["num_threads"] = _core.get_num_threads()
+    facts["hardware_threads"] = _core.hardware_threads()
+    facts["python"] = sys.version.split()[0]
+    return facts
+
+
+def _variant_importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

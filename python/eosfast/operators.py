@@ -1,0 +1,114 @@
+"""Symmetric linear operators: the common currency of eosfast's solvers.
+
+Every solver accepts an :class:`Operator`, a problem's Hessian at a point
+(``problem.hessian(x)``, applied in C++ with no Python per product), a dense
+symmetric numpy matrix, a ``scipy.sparse.linalg.LinearOperator`` or a Python
+callable ``v -> A v`` (with ``dim``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._validation import as_block, as_float_array, as_positive_int, check_finite
+
+
+class Operator:
+    """A symmetric linear map on R^dim backed by the C++ core."""
+
+    def __init__(self, core_operator):
+        self._core = core_operator
+
+    @property
+    def dim(self) -> int:
+        return self._core.rows
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.dim, self.dim)
+
+    def matvec(self, v) -> np.ndarray:
+        """``A v`` for ``v`` of shape (dim,) or a block (dim, m)."""
+        block, one = as_block(v, self.dim, "v")
+        out = self._core.apply(block)
+        return out[:, 0] if one else out
+
+    def __matmul__(self, v) -> np.ndarray:
+        return self.matvec(v)
+
+    def to_scipy(self):
+        """This operator as a ``scipy.sparse.linalg.LinearOperator`` (float64, symmetric)."""
+        from scipy.sparse.linalg import LinearOperator
+
+        return LinearOperator(
+            self.shape,
+            matvec=self.matvec,
+            rmatvec=self.matvec,
+            matmat=self.matvec,
+            dtype=np.float64,
+        )
+
+    def to_dense(self, max_dim: int = 20000) -> np.ndarray:
+        """The explicit (dim, dim) matrix, by applying the operator to the identity."""
+        if self.dim > max_dim:
+            raise ValueError(
+                f"dim = {self.dim} exceeds max_dim = {max_dim}; a dense matrix would need "
+                f"{8 * self.dim**2 / 2**30:.1f} GiB (raise max_dim if you mean it)"
+            )
+        return self._core.apply(np.eye(self.dim, order="F"))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"
+
+
+class HessianOperator(Operator):
+    """The Hessian of a problem at a point ``x`` (kept as a copy)."""
+
+    def __init__(self, core_operator, problem):
+        super().__init__(core_operator)
+        self.problem = problem
+
+    @property
+    def point(self) -> np.ndarray:
+        return self._core.point
+
+
+def as_operator(op, dim: int | None = None) -> Operator:
+    """Convert anything eosfast accepts as an operator into an :class:`Operator`.
+
+    Parameters
+    ----------
+    op : Operator, ndarray (dim, dim), scipy LinearOperator or callable
+        Dense matrices must be symmetric (to 1e-10 relative). A callable maps a
+        float64 vector of shape (dim,) to ``A v`` and needs ``dim``.
+    dim : int, optional
+        The dimension of a callable operator.
+    """
+    if isinstance(op, Operator):
+        return op
+    if isinstance(op, np.ndarray):
+        A = as_float_array(op, "operator matrix")
+        if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+            raise ValueError(f"a matrix operator must be square and non-empty, got shape {A.shape}")
+        check_finite(A, "operator matrix")
+        scale = np.max(np.abs(A)) if A.size else 0.0
+        if np.max(np.abs(A - A.T)) > 1e-10 * scale:
+            raise ValueError("the operator matrix is not symmetric")
+        return Operator(_core.DenseOperator(np.asfortranarray(0.5 * (A + A.T))))
+    try:
+        from scipy.sparse.linalg import LinearOperator
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        LinearOperator = ()
+    if LinearOperator and isinstance(op, LinearOperator):
+        if len(op.shape) != 2 or op.shape[0] != op.shape[1]:
+            raise ValueError(f"a LinearOperator must be square, got shape {op.shape}")
+        return Operator(_core.CallableOperator(op.matvec, int(op.shape[0])))
+    if callable(op):
+        if dim is None:
+            raise ValueError("a callable operator needs its dimension: pass dim=")
+        return Operator(_core.CallableOperator(op, as_positive_int(dim, "dim")))
+    raise TypeError(
+        "an operator must be an eosfast Operator, a square ndarray, a scipy LinearOperator "
+        f"or a callable, got {type(op).__name__}"
+    )
