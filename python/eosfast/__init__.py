@@ -5,10 +5,17 @@ third-derivative products), Hessian spectra, GD trajectories and the
 manifold flows of Arora, Li & Panigrahi (2022).
 """
 
-from . import _core  # noqa: F401  (selects the kernel variant first)
-from . import problems
+from . import (
+    _core,  # noqa: F401  (selects the kernel variant first)
+    problems,
+)
 from ._info import info
-from ._threads import _from_environment, _register_with_threadpoolctl, get_num_threads, set_num_threads
+from ._threads import (
+    _from_environment,
+    _register_with_threadpoolctl,
+    get_num_threads,
+    set_num_threads,
+)
 from ._version import __version__
 from .operators import HessianOperator, Operator, as_operator
 

@@ -38,7 +38,9 @@ def as_block(v, dim: int, name: str = "v") -> tuple[np.ndarray, bool]:
         check_finite(arr, name)
         return arr.reshape(dim, 1, order="F"), True
     if arr.ndim != 2 or arr.shape[0] != dim or arr.shape[1] < 1:
-        raise ValueError(f"{name} has shape {arr.shape}, expected ({dim},) or ({dim}, m) with m >= 1")
+        raise ValueError(
+            f"{name} has shape {arr.shape}, expected ({dim},) or ({dim}, m) with m >= 1"
+        )
     check_finite(arr, name)
     return np.asfortranarray(arr), False
 

@@ -36,6 +36,4 @@ class Callback(Problem):
                 raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
         if loss_and_grad is None:
             raise TypeError("loss_and_grad is required")
-        self._core = _core.CallbackProblem(
-            loss_and_grad, as_positive_int(dim, "dim"), hvp, third
-        )
+        self._core = _core.CallbackProblem(loss_and_grad, as_positive_int(dim, "dim"), hvp, third)

@@ -23,7 +23,9 @@ class Quadratic(Problem):
     def __init__(self, A, b=None):
         A = as_float_array(A, "A")
         if A.ndim not in (1, 2) or A.shape[0] == 0:
-            raise ValueError(f"A must be a non-empty (dim, dim) or (dim,) array, got shape {A.shape}")
+            raise ValueError(
+                f"A must be a non-empty (dim, dim) or (dim,) array, got shape {A.shape}"
+            )
         if A.ndim == 2 and A.shape[0] != A.shape[1]:
             raise ValueError(f"A must be square, got shape {A.shape}")
         check_finite(A, "A")

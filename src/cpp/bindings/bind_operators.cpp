@@ -18,14 +18,17 @@ void init_operators(py::module_& m)
             return out;
         });
 
-    py::class_<HessianOperator, LinearOperator, std::shared_ptr<HessianOperator>>(m, "HessianOperator", py::module_local())
+    py::class_<HessianOperator, LinearOperator, std::shared_ptr<HessianOperator>>(m, "HessianOperator",
+                                                                                  py::module_local())
         .def_property_readonly("point", &HessianOperator::point);
 
-    py::class_<DenseOperator, LinearOperator, std::shared_ptr<DenseOperator>>(m, "DenseOperator", py::module_local())
+    py::class_<DenseOperator, LinearOperator, std::shared_ptr<DenseOperator>>(m, "DenseOperator",
+                                                                              py::module_local())
         .def(py::init<Matrix>(), py::arg("A"))
         .def_property_readonly("matrix", &DenseOperator::matrix);
 
-    py::class_<CallableOperator, LinearOperator, std::shared_ptr<CallableOperator>>(m, "CallableOperator", py::module_local())
+    py::class_<CallableOperator, LinearOperator, std::shared_ptr<CallableOperator>>(m, "CallableOperator",
+                                                                                    py::module_local())
         .def(py::init<py::object, Index>(), py::arg("matvec"), py::arg("dim"));
 }
 

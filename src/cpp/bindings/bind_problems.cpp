@@ -46,7 +46,8 @@ void init_problems(py::module_& m)
         .def_property_readonly("A", &Quadratic::A)
         .def_property_readonly("b", &Quadratic::b);
 
-    py::class_<CallbackProblem, Problem, std::shared_ptr<CallbackProblem>>(m, "CallbackProblem", py::module_local())
+    py::class_<CallbackProblem, Problem, std::shared_ptr<CallbackProblem>>(m, "CallbackProblem",
+                                                                           py::module_local())
         .def(py::init<py::object, Index, py::object, py::object>(), py::arg("loss_and_grad"), py::arg("dim"),
              py::arg("hvp"), py::arg("third"));
 }

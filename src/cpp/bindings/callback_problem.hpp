@@ -33,7 +33,10 @@ private:
 class CallbackProblem : public SharedProblem {
 public:
     CallbackProblem(py::object loss_and_grad, Index dim, py::object hvp, py::object third)
-        : m_loss_and_grad(std::move(loss_and_grad)), m_hvp(std::move(hvp)), m_third(std::move(third)), m_dim(dim)
+        : m_loss_and_grad(std::move(loss_and_grad)),
+          m_hvp(std::move(hvp)),
+          m_third(std::move(third)),
+          m_dim(dim)
     {
         require(dim >= 1, "dim must be at least 1");
     }
@@ -87,10 +90,11 @@ public:
             py::gil_scoped_acquire gil;
             from_numpy(m_third.get()(to_numpy(x), to_numpy(u)), m_dim, out, "third");
         } else if (m_hvp.present()) {
-            finite_difference_third_from_hvp([this](ConstVecRef y, ConstVecRef v, VecRef o) { hvp_one(y, v, o); },
-                                             x, u, out);
+            finite_difference_third_from_hvp(
+                [this](ConstVecRef y, ConstVecRef v, VecRef o) { hvp_one(y, v, o); }, x, u, out);
         } else {
-            finite_difference_third_from_grad([this](ConstVecRef y, VecRef o) { loss_and_grad(y, o); }, x, u, out);
+            finite_difference_third_from_grad([this](ConstVecRef y, VecRef o) { loss_and_grad(y, o); }, x, u,
+                                              out);
         }
     }
 

@@ -41,8 +41,10 @@ public:
     // Re-raises the stored error (normally KeyboardInterrupt). GIL held.
     [[noreturn]] void raise()
     {
-        if (!m_type) PyErr_SetNone(PyExc_KeyboardInterrupt);
-        else PyErr_Restore(m_type, m_value, m_traceback);
+        if (!m_type)
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        else
+            PyErr_Restore(m_type, m_value, m_traceback);
         m_type = m_value = m_traceback = nullptr;
         throw py::error_already_set();
     }
@@ -100,8 +102,10 @@ inline void from_numpy(const py::handle& result, Index n, VecRef out, const std:
     }
     if (!a || a.ndim() != 1 || a.shape(0) != n) {
         std::string shape = "not an array";
-        if (py::isinstance<py::array>(result)) shape = py::str(result.attr("shape")).cast<std::string>();
-        else if (a) shape = py::str(a.attr("shape")).cast<std::string>();
+        if (py::isinstance<py::array>(result))
+            shape = py::str(result.attr("shape")).cast<std::string>();
+        else if (a)
+            shape = py::str(a.attr("shape")).cast<std::string>();
         throw py::value_error(what + " returned an array of shape " + shape + ", expected (" +
                               std::to_string(n) + ",)");
     }

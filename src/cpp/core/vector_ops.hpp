@@ -30,8 +30,7 @@ inline double dot(ConstVecRef a, ConstVecRef b)
 {
     const Chunking chunks(a.size(), kVectorChunk);
     return ordered_sum(chunks.count(), [&](Index c) {
-        return detail::fixed_dot(a.data() + chunks.begin(c), b.data() + chunks.begin(c),
-                                 chunks.length(c));
+        return detail::fixed_dot(a.data() + chunks.begin(c), b.data() + chunks.begin(c), chunks.length(c));
     });
 }
 
@@ -46,8 +45,8 @@ inline void dots(ConstMatRef V, ConstVecRef w, VecRef out)
     Matrix parts(m, chunks.count());
     parallel_for(chunks.count(), [&](Index c) {
         for (Index j = 0; j < m; ++j)
-            parts(j, c) = detail::fixed_dot(V.col(j).data() + chunks.begin(c),
-                                            w.data() + chunks.begin(c), chunks.length(c));
+            parts(j, c) = detail::fixed_dot(V.col(j).data() + chunks.begin(c), w.data() + chunks.begin(c),
+                                            chunks.length(c));
     });
     out.setZero();
     for (Index c = 0; c < chunks.count(); ++c) out += parts.col(c);

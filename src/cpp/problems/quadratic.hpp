@@ -15,8 +15,8 @@ public:
     {
         require(m_A.rows() > 0, "A must not be empty");
         require(m_diagonal ? m_A.cols() == 1 : m_A.cols() == m_A.rows(), "A must be square or a diagonal");
-        require(m_b.size() == m_A.rows(), "b has length " + std::to_string(m_b.size()) + ", expected " +
-                                              std::to_string(m_A.rows()));
+        require(m_b.size() == m_A.rows(),
+                "b has length " + std::to_string(m_b.size()) + ", expected " + std::to_string(m_A.rows()));
         require(m_A.allFinite() && m_b.allFinite(), "A and b must be finite");
         if (!m_diagonal) {
             // Round-off asymmetry (e.g. from B @ C @ B.T) is tolerated and removed.
