@@ -1,0 +1,120 @@
+// Elementwise activations of the MLP kernel and their derivatives up to order 3
+// (order 3 is what grad_x (u^T H u) needs). Scalar libm calls only, so every
+// value is the same whichever thread computes it.
+//
+//   tanh      t = tanh z:  s' = 1 - t^2, s'' = -2 t s', s''' = s' (4 t^2 - 2 s')
+//   relu      max(z, 0):   s' = [z > 0], s'' = s''' = 0 (the almost-everywhere
+//                          derivatives; at z = 0 exactly s' = 0, as in PyTorch)
+//   gelu      z Phi(z) with Phi the normal CDF (exact, erf-based), phi its density:
+//             s' = Phi + z phi, s'' = phi (2 - z^2), s''' = phi z (z^2 - 4)
+//   softplus  log(1 + e^z), sigma = 1/(1 + e^-z), sc = 1 - sigma:
+//             s' = sigma, s'' = sigma sc, s''' = sigma sc (sc - sigma)
+//   silu      z sigma(z): s' = sigma (1 + z sc), s'' = sigma sc (2 + z (sc - sigma)),
+//             s''' = sigma sc (3 (sc - sigma) + z ((sc - sigma)^2 - 2 sigma sc))
+//   identity  z: s' = 1, s'' = s''' = 0
+#pragma once
+
+#include <cmath>
+#include <string>
+
+#include "../core/errors.hpp"
+#include "../core/types.hpp"
+
+namespace eosfast {
+
+enum class Activation { Tanh, ReLU, GELU, Softplus, SiLU, Identity };
+
+inline Activation parse_activation(const std::string& name)
+{
+    if (name == "tanh") return Activation::Tanh;
+    if (name == "relu") return Activation::ReLU;
+    if (name == "gelu") return Activation::GELU;
+    if (name == "softplus") return Activation::Softplus;
+    if (name == "silu") return Activation::SiLU;
+    if (name == "identity") return Activation::Identity;
+    throw std::invalid_argument("activation must be one of 'tanh', 'relu', 'gelu', 'softplus', 'silu', "
+                                "'identity', got '" +
+                                name + "'");
+}
+
+inline std::string activation_name(Activation a)
+{
+    switch (a) {
+        case Activation::Tanh: return "tanh";
+        case Activation::ReLU: return "relu";
+        case Activation::GELU: return "gelu";
+        case Activation::Softplus: return "softplus";
+        case Activation::SiLU: return "silu";
+        case Activation::Identity: return "identity";
+    }
+    return "unknown";
+}
+
+namespace detail {
+
+// sigma(z) and 1 - sigma(z), each without cancellation.
+inline void sigmoid_pair(double z, double& s, double& sc)
+{
+    const double e = std::exp(-std::abs(z));
+    const double inv = 1.0 / (1.0 + e);
+    if (z >= 0) {
+        s = inv;
+        sc = e * inv;
+    } else {
+        s = e * inv;
+        sc = inv;
+    }
+}
+
+struct Derivatives {
+    double value, d1, d2, d3;
+};
+
+inline Derivatives activation_derivatives(Activation act, double z)
+{
+    constexpr double kInvSqrt2 = 0.70710678118654752440;
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    switch (act) {
+        case Activation::Tanh: {
+            const double t = std::tanh(z), d1 = 1.0 - t * t;
+            return {t, d1, -2.0 * t * d1, d1 * (4.0 * t * t - 2.0 * d1)};
+        }
+        case Activation::ReLU: return {z > 0 ? z : 0.0, z > 0 ? 1.0 : 0.0, 0.0, 0.0};
+        case Activation::GELU: {
+            const double Phi = 0.5 * std::erfc(-z * kInvSqrt2);
+            const double phi = kInvSqrt2Pi * std::exp(-0.5 * z * z);
+            return {z * Phi, Phi + z * phi, phi * (2.0 - z * z), phi * z * (z * z - 4.0)};
+        }
+        case Activation::Softplus: {
+            double s, sc;
+            sigmoid_pair(z, s, sc);
+            const double value = std::max(z, 0.0) + std::log1p(std::exp(-std::abs(z)));
+            return {value, s, s * sc, s * sc * (sc - s)};
+        }
+        case Activation::SiLU: {
+            double s, sc;
+            sigmoid_pair(z, s, sc);
+            const double q = s * sc, w = sc - s;
+            return {z * s, s * (1.0 + z * sc), q * (2.0 + z * w), q * (3.0 * w + z * (w * w - 2.0 * q))};
+        }
+        case Activation::Identity: return {z, 1.0, 0.0, 0.0};
+    }
+    return {0, 0, 0, 0};
+}
+
+}  // namespace detail
+
+// For n values z (overwritten by sigma(z)), writes the derivatives up to
+// `order` into s1, s2, s3 (pointers past `order` may be null).
+inline void activate(Activation act, int order, double* z, Index n, double* s1, double* s2, double* s3)
+{
+    for (Index i = 0; i < n; ++i) {
+        const detail::Derivatives d = detail::activation_derivatives(act, z[i]);
+        z[i] = d.value;
+        if (order >= 1) s1[i] = d.d1;
+        if (order >= 2) s2[i] = d.d2;
+        if (order >= 3) s3[i] = d.d3;
+    }
+}
+
+}  // namespace eosfast
