@@ -31,9 +31,10 @@ void init_kernels(py::module_& m)
         .def_property_readonly("bias", &MLP::has_bias)
         .def_property_readonly("n_samples", &MLP::n_samples)
         .def_property_readonly("chunk_state_bytes", &MLP::chunk_state_bytes)
-        .def("predict", [](const MLP& p, ConstVecRef x, ConstRowMatRef X) {
-            return call_released([&] { return p.predict(x, X); });
-        });
+        .def("predict", [](const MLP& p, ConstVecRef x,
+                           ConstRowMatRef X) { return call_released([&] { return p.predict(x, X); }); })
+        .def("predict_training",
+             [](const MLP& p, ConstVecRef x) { return call_released([&] { return p.predict(x); }); });
 
     py::class_<MLPHessian, HessianOperator, std::shared_ptr<MLPHessian>>(m, "MLPHessian", py::module_local())
         .def_property_readonly("cached_chunks", &MLPHessian::cached_chunks);
@@ -41,15 +42,16 @@ void init_kernels(py::module_& m)
     py::class_<MatrixSensing, Problem, std::shared_ptr<MatrixSensing>>(m, "MatrixSensing", py::module_local())
         .def(py::init<Eigen::Ref<const RowMatrix>, Vector, Index, Index, Index>(), py::arg("A"), py::arg("y"),
              py::arg("d1"), py::arg("d2"), py::arg("rank"))
-        .def_property_readonly("shape", [](const MatrixSensing& p) { return py::make_tuple(p.rows(), p.cols()); })
+        .def_property_readonly("shape",
+                               [](const MatrixSensing& p) { return py::make_tuple(p.rows(), p.cols()); })
         .def_property_readonly("rank", &MatrixSensing::rank)
         .def_property_readonly("measurements", &MatrixSensing::measurements)
         .def_property_readonly("y", &MatrixSensing::targets);
     py::class_<MatrixFactorization, Problem, std::shared_ptr<MatrixFactorization>>(m, "MatrixFactorization",
                                                                                    py::module_local())
         .def(py::init<Eigen::Ref<const RowMatrix>, Index>(), py::arg("M"), py::arg("rank"))
-        .def_property_readonly("shape",
-                               [](const MatrixFactorization& p) { return py::make_tuple(p.rows(), p.cols()); })
+        .def_property_readonly(
+            "shape", [](const MatrixFactorization& p) { return py::make_tuple(p.rows(), p.cols()); })
         .def_property_readonly("rank", &MatrixFactorization::rank)
         .def_property_readonly("M", &MatrixFactorization::target);
     py::class_<LowRankHessian<detail::SensingMeasurement>, HessianOperator,
@@ -61,7 +63,8 @@ void init_kernels(py::module_& m)
 
     py::class_<ScalarProduct, Problem, std::shared_ptr<ScalarProduct>>(m, "ScalarProduct", py::module_local())
         .def(py::init<Index>(), py::arg("D"));
-    py::class_<Valley2D, Problem, std::shared_ptr<Valley2D>>(m, "Valley2D", py::module_local()).def(py::init<>());
+    py::class_<Valley2D, Problem, std::shared_ptr<Valley2D>>(m, "Valley2D", py::module_local())
+        .def(py::init<>());
     py::class_<TwoNormal, Problem, std::shared_ptr<TwoNormal>>(m, "TwoNormal", py::module_local())
         .def(py::init<>());
     py::class_<Circle, Problem, std::shared_ptr<Circle>>(m, "Circle", py::module_local()).def(py::init<>());

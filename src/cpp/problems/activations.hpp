@@ -32,20 +32,27 @@ inline Activation parse_activation(const std::string& name)
     if (name == "softplus") return Activation::Softplus;
     if (name == "silu") return Activation::SiLU;
     if (name == "identity") return Activation::Identity;
-    throw std::invalid_argument("activation must be one of 'tanh', 'relu', 'gelu', 'softplus', 'silu', "
-                                "'identity', got '" +
-                                name + "'");
+    throw std::invalid_argument(
+        "activation must be one of 'tanh', 'relu', 'gelu', 'softplus', 'silu', "
+        "'identity', got '" +
+        name + "'");
 }
 
 inline std::string activation_name(Activation a)
 {
     switch (a) {
-        case Activation::Tanh: return "tanh";
-        case Activation::ReLU: return "relu";
-        case Activation::GELU: return "gelu";
-        case Activation::Softplus: return "softplus";
-        case Activation::SiLU: return "silu";
-        case Activation::Identity: return "identity";
+        case Activation::Tanh:
+            return "tanh";
+        case Activation::ReLU:
+            return "relu";
+        case Activation::GELU:
+            return "gelu";
+        case Activation::Softplus:
+            return "softplus";
+        case Activation::SiLU:
+            return "silu";
+        case Activation::Identity:
+            return "identity";
     }
     return "unknown";
 }
@@ -79,7 +86,8 @@ inline Derivatives activation_derivatives(Activation act, double z)
             const double t = std::tanh(z), d1 = 1.0 - t * t;
             return {t, d1, -2.0 * t * d1, d1 * (4.0 * t * t - 2.0 * d1)};
         }
-        case Activation::ReLU: return {z > 0 ? z : 0.0, z > 0 ? 1.0 : 0.0, 0.0, 0.0};
+        case Activation::ReLU:
+            return {z > 0 ? z : 0.0, z > 0 ? 1.0 : 0.0, 0.0, 0.0};
         case Activation::GELU: {
             const double Phi = 0.5 * std::erfc(-z * kInvSqrt2);
             const double phi = kInvSqrt2Pi * std::exp(-0.5 * z * z);
@@ -97,7 +105,8 @@ inline Derivatives activation_derivatives(Activation act, double z)
             const double q = s * sc, w = sc - s;
             return {z * s, s * (1.0 + z * sc), q * (2.0 + z * w), q * (3.0 * w + z * (w * w - 2.0 * q))};
         }
-        case Activation::Identity: return {z, 1.0, 0.0, 0.0};
+        case Activation::Identity:
+            return {z, 1.0, 0.0, 0.0};
     }
     return {0, 0, 0, 0};
 }

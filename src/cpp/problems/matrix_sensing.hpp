@@ -36,7 +36,7 @@ public:
     void apply(const Matrix& B, Matrix& out) const
     {
         out.resize(m_A.cols(), B.cols());
-        run_tiles(Tiling(m_A.cols(), B.cols()), [&](const Tile& t) {
+        run_tiles(Tiling(m_A.cols(), B.cols(), 1, m_A.rows()), [&](const Tile& t) {
             out.block(t.r0, t.c0, t.rl, t.cl).noalias() =
                 m_A.middleCols(t.r0, t.rl).transpose() * B.middleCols(t.c0, t.cl);
         });
@@ -45,8 +45,9 @@ public:
     void adjoint(const Matrix& R, Matrix& out) const
     {
         out.resize(m_A.rows(), R.cols());
-        run_tiles(Tiling(m_A.rows(), R.cols()), [&](const Tile& t) {
-            out.block(t.r0, t.c0, t.rl, t.cl).noalias() = m_A.middleRows(t.r0, t.rl) * R.middleCols(t.c0, t.cl);
+        run_tiles(Tiling(m_A.rows(), R.cols(), 1, m_A.cols()), [&](const Tile& t) {
+            out.block(t.r0, t.c0, t.rl, t.cl).noalias() =
+                m_A.middleRows(t.r0, t.rl) * R.middleCols(t.c0, t.cl);
         });
     }
 
@@ -107,7 +108,8 @@ public:
         Vector out(dim());
         const RowMap U = factor_u(st.x.data()), V = factor_v(st.x.data());
         MutRowMap gU(out.data(), m_d1, m_r), gV(out.data() + m_d1 * m_r, m_d2, m_r);
-        rows_of(m_d1, [&](Index r0, Index rl) { gU.middleRows(r0, rl).noalias() = st.S.middleRows(r0, rl) * V; });
+        rows_of(m_d1,
+                [&](Index r0, Index rl) { gU.middleRows(r0, rl).noalias() = st.S.middleRows(r0, rl) * V; });
         rows_of(m_d2, [&](Index r0, Index rl) {
             gV.middleRows(r0, rl).noalias() = st.S.middleCols(r0, rl).transpose() * U;
         });
@@ -119,8 +121,8 @@ public:
 
     void hvp_at(const State& st, ConstMatRef Vin, MatRef HV) const
     {
-        require(Vin.rows() == dim(), "V has " + std::to_string(Vin.rows()) + " rows, expected dim = " +
-                                         std::to_string(dim()));
+        require(Vin.rows() == dim(),
+                "V has " + std::to_string(Vin.rows()) + " rows, expected dim = " + std::to_string(dim()));
         const Index k = Vin.cols();
         const Matrix Dir = Vin;
         const RowMap U = factor_u(st.x.data()), V = factor_v(st.x.data());
@@ -195,7 +197,9 @@ public:
         const RowMap U = factor_u(st.x.data()), V = factor_v(st.x.data());
         Matrix B(m_d1 * m_d2, 1), R, S;
         MutRowMap X(B.data(), m_d1, m_d2);
-        rows_of(m_d1, [&](Index r0, Index rl) { X.middleRows(r0, rl).noalias() = U.middleRows(r0, rl) * V.transpose(); });
+        rows_of(m_d1, [&](Index r0, Index rl) {
+            X.middleRows(r0, rl).noalias() = U.middleRows(r0, rl) * V.transpose();
+        });
         m_meas.apply(B, R);
         R.col(0) -= m_y;
         st.loss = 0.5 * m_meas.scale() * squared_norm(R.col(0));
@@ -210,11 +214,12 @@ private:
     RowMap factor_u(const double* p) const { return RowMap(p, m_d1, m_r); }
     RowMap factor_v(const double* p) const { return RowMap(p + m_d1 * m_r, m_d2, m_r); }
 
-    // body(r0, rl) over fixed row tiles of [0, rows), in parallel.
+    // body(r0, rl) over fixed row tiles of [0, rows) of a d1 x d2 x r product.
     template <class Body>
-    static void rows_of(Index rows, Body&& body)
+    void rows_of(Index rows, Body&& body) const
     {
-        detail::run_tiles(detail::Tiling(rows, 1), [&](const detail::Tile& t) { body(t.r0, t.rl); });
+        detail::run_tiles(detail::Tiling(rows, 1, 1, 2 * m_d1 * m_d2 * m_r / rows),
+                          [&](const detail::Tile& t) { body(t.r0, t.rl); });
     }
 
     Measurement m_meas;
@@ -250,7 +255,8 @@ class MatrixSensing : public LowRankProblem<detail::SensingMeasurement> {
 public:
     // A (m, d1 d2): row i is A_i (d1, d2) in row-major order; copied once, transposed.
     MatrixSensing(Eigen::Ref<const RowMatrix> A, Vector y, Index d1, Index d2, Index rank)
-        : LowRankProblem(detail::SensingMeasurement(checked(A, d1, d2).transpose()), std::move(y), d1, d2, rank)
+        : LowRankProblem(detail::SensingMeasurement(checked(A, d1, d2).transpose()), std::move(y), d1, d2,
+                         rank)
     {
     }
     std::string name() const override { return "MatrixSensing"; }

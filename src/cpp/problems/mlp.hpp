@@ -93,9 +93,9 @@ struct MLPChunkState {
 
 // Directional (R) and second-order (Q) quantities and adjoints of one chunk.
 struct MLPDirectionWork {
-    std::vector<Matrix> RZ, RA, RD;     // HVP: R{Z}, R{A}, R{delta}, one column block per direction
-    std::vector<Matrix> QZ, QA;         // third: second derivatives along u
-    std::vector<Matrix> Zb, RZb, QZb;   // third: adjoints
+    std::vector<Matrix> RZ, RA, RD;    // HVP: R{Z}, R{A}, R{delta}, one column block per direction
+    std::vector<Matrix> QZ, QA;        // third: second derivatives along u
+    std::vector<Matrix> Zb, RZb, QZb;  // third: adjoints
 };
 
 inline void resize_all(std::vector<Matrix>& list, const std::vector<MLPLayer>& layers, Index cols,
@@ -120,8 +120,9 @@ public:
 
     // Regression (loss = MSE): Y is (n, k). Classification (loss = CE): labels
     // in [0, num_classes). X is (n, d). The data are copied once, transposed.
-    static std::shared_ptr<MLP> regression(ConstRowMatRef X, ConstRowMatRef Y, const std::vector<Index>& hidden,
-                                           const std::string& activation, bool bias, double cache_bytes)
+    static std::shared_ptr<MLP> regression(ConstRowMatRef X, ConstRowMatRef Y,
+                                           const std::vector<Index>& hidden, const std::string& activation,
+                                           bool bias, double cache_bytes)
     {
         require(Y.rows() == X.rows(), "Y has " + std::to_string(Y.rows()) + " rows, expected " +
                                           std::to_string(X.rows()) + " (the number of rows of X)");
@@ -132,8 +133,8 @@ public:
     }
 
     static std::shared_ptr<MLP> classification(ConstRowMatRef X, const LabelVector& labels, Index num_classes,
-                                               const std::vector<Index>& hidden, const std::string& activation,
-                                               bool bias, double cache_bytes)
+                                               const std::vector<Index>& hidden,
+                                               const std::string& activation, bool bias, double cache_bytes)
     {
         require(labels.size() == X.rows(), "labels has length " + std::to_string(labels.size()) +
                                                ", expected " + std::to_string(X.rows()) +
@@ -210,8 +211,8 @@ public:
     void hvp_cached(ConstVecRef x, ConstMatRef V, MatRef HV, const std::vector<State>& cache) const
     {
         check_dim(x);
-        require(V.rows() == m_dim, "V has " + std::to_string(V.rows()) + " rows, expected dim = " +
-                                       std::to_string(m_dim));
+        require(V.rows() == m_dim,
+                "V has " + std::to_string(V.rows()) + " rows, expected dim = " + std::to_string(m_dim));
         require(HV.rows() == V.rows() && HV.cols() == V.cols(), "HV must have the shape of V");
         const Vector xw = x;
         const Matrix Vw = V;
@@ -269,24 +270,13 @@ public:
     // Network outputs f(x_i) for the rows of X (n, d): an (n, k) matrix.
     RowMatrix predict(ConstVecRef x, ConstRowMatRef X) const
     {
-        check_dim(x);
-        require(X.cols() == input_dim(), "X has " + std::to_string(X.cols()) + " columns, expected " +
-                                             std::to_string(input_dim()));
+        require(X.cols() == input_dim(),
+                "X has " + std::to_string(X.cols()) + " columns, expected " + std::to_string(input_dim()));
         require(X.allFinite(), "X contains NaN or inf");
-        const Vector xw = x;
-        RowMatrix out(X.rows(), m_k);
-        const Chunking chunks(X.rows(), detail::kSampleChunk);
-        State st;
-        for (Index c = 0; c < chunks.count(); ++c) {
-            check_interrupt();
-            allocate(st, chunks.begin(c), chunks.length(c), 0);
-            const detail::StridedMap in(X.data() + st.start * X.outerStride(), X.cols(), st.cols,
-                                        Eigen::OuterStride<>(X.outerStride()));
-            forward(xw.data(), in, st, 0);
-            out.middleRows(st.start, st.cols) = st.A.back().transpose();
-        }
-        return out;
+        return outputs(x, X.data(), X.rows(), X.outerStride());
     }
+    // The outputs on the training inputs.
+    RowMatrix predict(ConstVecRef x) const { return outputs(x, m_Xt.data(), n_samples(), m_Xt.rows()); }
 
 private:
     MLP(ConstRowMatRef X, Matrix Yt, LabelVector labels, Index k, const std::vector<Index>& hidden,
@@ -320,6 +310,25 @@ private:
         m_Xt = X.transpose();
     }
 
+    // Outputs for n samples stored one per `stride` doubles from `data`.
+    RowMatrix outputs(ConstVecRef x, const double* data, Index n, Index stride) const
+    {
+        check_dim(x);
+        const Vector xw = x;
+        RowMatrix out(n, m_k);
+        const Chunking chunks(n, detail::kSampleChunk);
+        State st;
+        for (Index c = 0; c < chunks.count(); ++c) {
+            check_interrupt();
+            allocate(st, chunks.begin(c), chunks.length(c), 0);
+            const detail::StridedMap in(data + st.start * stride, input_dim(), st.cols,
+                                        Eigen::OuterStride<>(stride));
+            forward(xw.data(), in, st, 0);
+            out.middleRows(st.start, st.cols) = st.A.back().transpose();
+        }
+        return out;
+    }
+
     Chunking chunking() const { return Chunking(n_samples(), detail::kSampleChunk); }
 
     detail::StridedMap data_chunk(const State& st) const
@@ -329,7 +338,8 @@ private:
     }
 
     // The input of layer l: the data chunk or the previous activations.
-    static detail::StridedMap layer_input(const detail::StridedMap& X0, const std::vector<Matrix>& A, size_t l)
+    static detail::StridedMap layer_input(const detail::StridedMap& X0, const std::vector<Matrix>& A,
+                                          size_t l)
     {
         if (l == 0) return X0;
         const Matrix& a = A[l - 1];
@@ -359,14 +369,16 @@ private:
             const RowMap W = weight(p, L);
             const detail::StridedMap in = layer_input(X0, st.A, l);
             Matrix& Z = st.A[l];
-            detail::run_tiles(detail::Tiling(L.out, st.cols), [&](const detail::Tile& t) {
+            detail::run_tiles(detail::Tiling(L.out, st.cols, 1, L.in), [&](const detail::Tile& t) {
                 auto z = Z.block(t.r0, t.c0, t.rl, t.cl);
                 z.noalias() = W.middleRows(t.r0, t.rl) * in.middleCols(t.c0, t.cl);
                 if (L.b_offset >= 0) z.colwise() += Eigen::Map<const Vector>(p + L.b_offset + t.r0, t.rl);
                 if (!L.hidden) return;
                 for (Index j = t.c0; j < t.c0 + t.cl; ++j)
-                    activate(m_act, std::min(order, 3), &Z(t.r0, j), t.rl, order >= 1 ? &st.S1[l](t.r0, j) : nullptr,
-                             order >= 2 ? &st.S2[l](t.r0, j) : nullptr, order >= 3 ? &st.S3[l](t.r0, j) : nullptr);
+                    activate(m_act, std::min(order, 3), &Z(t.r0, j), t.rl,
+                             order >= 1 ? &st.S1[l](t.r0, j) : nullptr,
+                             order >= 2 ? &st.S2[l](t.r0, j) : nullptr,
+                             order >= 3 ? &st.S3[l](t.r0, j) : nullptr);
             });
         }
     }
@@ -418,14 +430,16 @@ private:
             const RowMap W = weight(p, L);
             const detail::StridedMap in = layer_input(X0, st.A, l);
             const Matrix& D = st.D[l];
-            const detail::Tiling tw(grad ? L.out : 0, L.in), tg(l > 0 ? L.in : 0, st.cols);
+            const detail::Tiling tw(grad ? L.out : 0, L.in, 1, st.cols),
+                tg(l > 0 ? L.in : 0, st.cols, 1, L.out);
             detail::run_tiles(
                 tw,
                 [&](const detail::Tile& t) {
                     MutRowMap gW(grad->data() + L.w_offset, L.out, L.in);
                     gW.block(t.r0, t.c0, t.rl, t.cl).noalias() +=
                         D.middleRows(t.r0, t.rl) * in.middleRows(t.c0, t.cl).transpose();
-                    if (L.b_offset >= 0 && t.c0 == 0) add_row_sums(D.middleRows(t.r0, t.rl), grad->data() + L.b_offset + t.r0);
+                    if (L.b_offset >= 0 && t.c0 == 0)
+                        add_row_sums(D.middleRows(t.r0, t.rl), grad->data() + L.b_offset + t.r0);
                 },
                 tg,
                 [&](const detail::Tile& t) {
@@ -470,7 +484,7 @@ private:
             const MLPLayer& L = m_layers[static_cast<size_t>(l)];
             const RowMap W = weight(p, L);
             const detail::StridedMap in = layer_input(X0, st.A, static_cast<size_t>(l));
-            detail::run_tiles(detail::Tiling(L.out, nc, mg), [&](const detail::Tile& t) {
+            detail::run_tiles(detail::Tiling(L.out, nc, mg, 2 * L.in), [&](const detail::Tile& t) {
                 const Index jc = t.group * nc;
                 auto r = w.RZ[l].block(t.r0, jc + t.c0, t.rl, t.cl);
                 r.noalias() = weight(dir(t.group), L).middleRows(t.r0, t.rl) * in.middleCols(t.c0, t.cl);
@@ -504,7 +518,7 @@ private:
             const detail::StridedMap in = layer_input(X0, st.A, static_cast<size_t>(l));
             const Matrix& RD = w.RD[l];
             detail::run_tiles(
-                detail::Tiling(L.out, L.in, mg),
+                detail::Tiling(L.out, L.in, mg, 2 * nc),
                 [&](const detail::Tile& t) {
                     const Index jc = t.group * nc;
                     double* h = acc.col(g0 + t.group).data();
@@ -516,33 +530,37 @@ private:
                     if (L.b_offset >= 0 && t.c0 == 0)
                         add_row_sums(RD.block(t.r0, jc, t.rl, nc), h + L.b_offset + t.r0);
                 },
-                detail::Tiling(l > 0 ? L.in : 0, nc, mg),
+                detail::Tiling(l > 0 ? L.in : 0, nc, mg, 2 * L.out),
                 [&](const detail::Tile& t) {
                     const Index jc = t.group * nc;
                     auto rd = w.RD[l - 1].block(t.r0, jc + t.c0, t.rl, t.cl);
                     rd.noalias() = weight(dir(t.group), L).middleCols(t.r0, t.rl).transpose() *
                                    st.D[l].middleCols(t.c0, t.cl);
-                    rd.noalias() += W.middleCols(t.r0, t.rl).transpose() * RD.block(0, jc + t.c0, L.out, t.cl);
+                    rd.noalias() +=
+                        W.middleCols(t.r0, t.rl).transpose() * RD.block(0, jc + t.c0, L.out, t.cl);
                     rd = rd.cwiseProduct(st.S1[l - 1].block(t.r0, t.c0, t.rl, t.cl)) +
-                         st.S2[l - 1].block(t.r0, t.c0, t.rl, t.cl).cwiseProduct(
-                             w.RZ[l - 1].block(t.r0, jc + t.c0, t.rl, t.cl));
+                         st.S2[l - 1]
+                             .block(t.r0, t.c0, t.rl, t.cl)
+                             .cwiseProduct(w.RZ[l - 1].block(t.r0, jc + t.c0, t.rl, t.cl));
                 });
         }
     }
 
     // grad_theta (u^T H u) contributions of one chunk, added to acc.
-    void third_chunk(const double* p, const double* u, State& st, detail::MLPDirectionWork& w, Vector& acc) const
+    void third_chunk(const double* p, const double* u, State& st, detail::MLPDirectionWork& w,
+                     Vector& acc) const
     {
         const Index nc = st.cols, nl = static_cast<Index>(m_layers.size());
         const detail::StridedMap X0 = data_chunk(st);
-        for (auto* list : {&w.RZ, &w.QZ, &w.Zb, &w.RZb, &w.QZb}) detail::resize_all(*list, m_layers, nc, false);
+        for (auto* list : {&w.RZ, &w.QZ, &w.Zb, &w.RZb, &w.QZb})
+            detail::resize_all(*list, m_layers, nc, false);
         for (auto* list : {&w.RA, &w.QA}) detail::resize_all(*list, m_layers, nc, true);
 
         for (Index l = 0; l < nl; ++l) {
             const MLPLayer& L = m_layers[static_cast<size_t>(l)];
             const RowMap W = weight(p, L), U = weight(u, L);
             const detail::StridedMap in = layer_input(X0, st.A, static_cast<size_t>(l));
-            detail::run_tiles(detail::Tiling(L.out, nc), [&](const detail::Tile& t) {
+            detail::run_tiles(detail::Tiling(L.out, nc, 1, 5 * L.in), [&](const detail::Tile& t) {
                 auto z = st.A[l].block(t.r0, t.c0, t.rl, t.cl);
                 auto rz = w.RZ[l].block(t.r0, t.c0, t.rl, t.cl);
                 auto qz = w.QZ[l].block(t.r0, t.c0, t.rl, t.cl);
@@ -612,18 +630,20 @@ private:
             const detail::StridedMap in = layer_input(X0, st.A, static_cast<size_t>(l));
             const Matrix &Zb = w.Zb[l], &RZb = w.RZb[l], &QZb = w.QZb[l];
             detail::run_tiles(
-                detail::Tiling(L.out, L.in),
+                detail::Tiling(L.out, L.in, 1, 3 * nc),
                 [&](const detail::Tile& t) {
                     auto g = MutRowMap(acc.data() + L.w_offset, L.out, L.in).block(t.r0, t.c0, t.rl, t.cl);
                     g.noalias() += Zb.middleRows(t.r0, t.rl) * in.middleRows(t.c0, t.cl).transpose();
                     if (l > 0) {
-                        g.noalias() += RZb.middleRows(t.r0, t.rl) * w.RA[l - 1].middleRows(t.c0, t.cl).transpose();
-                        g.noalias() += QZb.middleRows(t.r0, t.rl) * w.QA[l - 1].middleRows(t.c0, t.cl).transpose();
+                        g.noalias() +=
+                            RZb.middleRows(t.r0, t.rl) * w.RA[l - 1].middleRows(t.c0, t.cl).transpose();
+                        g.noalias() +=
+                            QZb.middleRows(t.r0, t.rl) * w.QA[l - 1].middleRows(t.c0, t.cl).transpose();
                     }
                     if (L.b_offset >= 0 && t.c0 == 0)
                         add_row_sums(Zb.middleRows(t.r0, t.rl), acc.data() + L.b_offset + t.r0);
                 },
-                detail::Tiling(l > 0 ? L.in : 0, nc),
+                detail::Tiling(l > 0 ? L.in : 0, nc, 1, 5 * L.out),
                 [&](const detail::Tile& t) {
                     const auto Wt = W.middleCols(t.r0, t.rl).transpose();
                     const auto Ut = U.middleCols(t.r0, t.rl).transpose();

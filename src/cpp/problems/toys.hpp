@@ -115,8 +115,8 @@ public:
     void hvp(ConstVecRef x, ConstMatRef V, MatRef HV) const override
     {
         check(x);
-        require(V.rows() == dim(), "V has " + std::to_string(V.rows()) + " rows, expected dim = " +
-                                       std::to_string(dim()));
+        require(V.rows() == dim(),
+                "V has " + std::to_string(V.rows()) + " rows, expected dim = " + std::to_string(dim()));
         for (Index j = 0; j < V.cols(); ++j)
             for (Index k = 0; k < dim(); ++k) HV(k, j) = expand(x, V.col(j).data(), k).c[1][1];
     }
@@ -190,7 +190,8 @@ public:
     }
     static void check(ConstVecRef x)
     {
-        require(x[0] != 0.0 || x[1] != 0.0, "Circle is undefined at the origin (r = 0): theta has no value there");
+        require(x[0] != 0.0 || x[1] != 0.0,
+                "Circle is undefined at the origin (r = 0): theta has no value there");
     }
     std::string name() const override { return "Circle"; }
 };
@@ -198,7 +199,10 @@ public:
 // L(x) = 1/2 (prod_i x_i - 1)^2 for x in R^D.
 class ScalarProduct : public SharedProblem {
 public:
-    explicit ScalarProduct(Index D) : m_dim(D) { require(D >= 1, "D must be >= 1, got " + std::to_string(D)); }
+    explicit ScalarProduct(Index D) : m_dim(D)
+    {
+        require(D >= 1, "D must be >= 1, got " + std::to_string(D));
+    }
     Index dim() const override { return m_dim; }
     std::string name() const override { return "ScalarProduct(" + std::to_string(m_dim) + ")"; }
 
@@ -223,8 +227,8 @@ public:
     void hvp(ConstVecRef x, ConstMatRef V, MatRef HV) const override
     {
         check_dim(x);
-        require(V.rows() == m_dim, "V has " + std::to_string(V.rows()) + " rows, expected dim = " +
-                                       std::to_string(m_dim));
+        require(V.rows() == m_dim,
+                "V has " + std::to_string(V.rows()) + " rows, expected dim = " + std::to_string(m_dim));
         for (Index j = 0; j < V.cols(); ++j) {
             const Expansion e(x, V.col(j).data());
             for (Index k = 0; k < m_dim; ++k) HV(k, j) = e.loo[k][0] * e.full[1] + (e.p - 1.0) * e.loo[k][1];
@@ -239,7 +243,8 @@ public:
         check_dim(u, "u");
         const Expansion e(x, u.data());
         for (Index k = 0; k < m_dim; ++k)
-            out[k] = 2.0 * e.full[1] * e.loo[k][1] + 2.0 * e.full[2] * e.loo[k][0] + (e.p - 1.0) * 2.0 * e.loo[k][2];
+            out[k] = 2.0 * e.full[1] * e.loo[k][1] + 2.0 * e.full[2] * e.loo[k][0] +
+                     (e.p - 1.0) * 2.0 * e.loo[k][2];
     }
 
 private:
