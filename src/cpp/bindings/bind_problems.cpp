@@ -38,7 +38,8 @@ void init_problems(py::module_& m)
                  call_released([&] { p.third(x, u, out); });
                  return out;
              })
-        .def("hessian", [](const Problem& p, ConstVecRef x) { return p.hessian(x); });
+        .def("hessian",
+             [](const Problem& p, ConstVecRef x) { return call_released([&] { return p.hessian(x); }); });
 
     py::class_<Quadratic, Problem, std::shared_ptr<Quadratic>>(m, "Quadratic", py::module_local())
         .def(py::init<Matrix, Vector, bool>(), py::arg("A"), py::arg("b"), py::arg("diagonal"))
