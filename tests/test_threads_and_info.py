@@ -18,7 +18,8 @@ def run_python(code, **env):
         [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
+    # the last line: an editable install may print its rebuild first
+    return out.stdout.strip().splitlines()[-1]
 
 
 def test_info_reports_build():
