@@ -1,10 +1,8 @@
-// Spectra: eigsh, power iteration, the sharpness tracker, trace estimators
-// and stochastic Lanczos quadrature, over any LinearOperator.
+// Spectra over any LinearOperator: the result type, eigsh and power iteration
+// here; the tracker and the stochastic estimators in their own files.
 #include "../spectrum/eigsh.hpp"
+#include "../spectrum/linear_operator.hpp"
 #include "../spectrum/power.hpp"
-#include "../spectrum/slq.hpp"
-#include "../spectrum/trace.hpp"
-#include "../spectrum/tracker.hpp"
 #include "common.hpp"
 
 namespace eosfast::bindings {
@@ -13,34 +11,15 @@ namespace {
 py::array_t<bool> flags(const std::vector<char>& converged)
 {
     py::array_t<bool> out(static_cast<py::ssize_t>(converged.size()));
-    for (size_t i = 0; i < converged.size(); ++i) out.mutable_at(static_cast<py::ssize_t>(i)) = converged[i] != 0;
+    for (size_t i = 0; i < converged.size(); ++i)
+        out.mutable_at(static_cast<py::ssize_t>(i)) = converged[i] != 0;
     return out;
 }
 
-py::dict state_to_dict(const TrackerState& s)
-{
-    py::dict d;
-    d["vectors"] = s.vectors;
-    d["values"] = s.values;
-    d["k"] = s.k;
-    d["rng_state"] = s.rng_state;
-    d["measurements"] = s.measurements;
-    return d;
-}
-
-TrackerState state_from_dict(const py::dict& d)
-{
-    for (const char* key : {"vectors", "values", "k", "rng_state", "measurements"})
-        if (!d.contains(key)) throw py::value_error(std::string("tracker state lacks '") + key + "'");
-    TrackerState s;
-    s.vectors = d["vectors"].cast<Matrix>();
-    s.values = d["values"].cast<Vector>();
-    s.k = d["k"].cast<Index>();
-    s.rng_state = d["rng_state"].cast<std::uint64_t>();
-    s.measurements = d["measurements"].cast<Index>();
-    return s;
-}
 }  // namespace
+
+void init_tracker(py::module_& m);
+void init_estimators(py::module_& m);
 
 void init_spectrum(py::module_& m)
 {
@@ -71,8 +50,8 @@ void init_spectrum(py::module_& m)
 
     m.def(
         "power_iteration",
-        [](const LinearOperator& op, Index k, const std::string& which, double tol, Index max_iter, double shift,
-           std::uint64_t seed) {
+        [](const LinearOperator& op, Index k, const std::string& which, double tol, Index max_iter,
+           double shift, std::uint64_t seed) {
             PowerOptions opt;
             opt.k = k;
             opt.which = parse_which(which);
@@ -85,60 +64,8 @@ void init_spectrum(py::module_& m)
         },
         py::arg("op"), py::arg("k"), py::arg("which"), py::arg("tol"), py::arg("max_iter"), py::arg("shift"),
         py::arg("seed"));
-
-    m.def(
-        "hutchinson_samples",
-        [](const LinearOperator& op, ConstMatRef Z) {
-            return call_released([&] { return hutchinson_samples(op, Z); });
-        },
-        py::arg("op"), py::arg("Z"));
-
-    m.def(
-        "hutchpp_parts",
-        [](const LinearOperator& op, ConstMatRef S, ConstMatRef G) {
-            HutchppParts p = call_released([&] { return hutchpp_parts(op, S, G); });
-            return py::make_tuple(p.low_rank, std::move(p.samples), p.rank, p.matvecs);
-        },
-        py::arg("op"), py::arg("S"), py::arg("G"));
-
-    m.def(
-        "slq_nodes",
-        [](const LinearOperator& op, ConstMatRef Z, Index steps) {
-            QuadratureNodes q = call_released([&] { return slq_nodes(op, Z, steps); });
-            return py::make_tuple(std::move(q.nodes), std::move(q.weights), std::move(q.counts), q.matvecs);
-        },
-        py::arg("op"), py::arg("Z"), py::arg("steps"));
-
-    py::class_<SharpnessTracker>(m, "SharpnessTracker", py::module_local())
-        .def(py::init([](Index k, double tol, double grow_above, Index max_k, Index max_matvecs, std::uint64_t seed) {
-                 TrackerOptions o;
-                 o.k = k;
-                 o.tol = tol;
-                 o.grow_above = grow_above;
-                 o.max_k = max_k;
-                 o.max_matvecs = max_matvecs;
-                 o.seed = seed;
-                 return SharpnessTracker(o);
-             }),
-             py::arg("k"), py::arg("tol"), py::arg("grow_above"), py::arg("max_k"), py::arg("max_matvecs"),
-             py::arg("seed"))
-        .def(
-            "measure",
-            [](SharpnessTracker& t, const LinearOperator& op) {
-                return call_released([&] { return t.measure(op); });
-            },
-            py::arg("op"))
-        .def("last", &SharpnessTracker::last)
-        .def("state", [](const SharpnessTracker& t) { return state_to_dict(t.state()); })
-        .def(
-            "restore", [](SharpnessTracker& t, const py::dict& d) { t.restore(state_from_dict(d)); },
-            py::arg("state"))
-        .def_property_readonly("k", [](const SharpnessTracker& t) { return t.options().k; })
-        .def_property_readonly("tol", [](const SharpnessTracker& t) { return t.options().tol; })
-        .def_property_readonly("grow_above", [](const SharpnessTracker& t) { return t.options().grow_above; })
-        .def_property_readonly("max_k", [](const SharpnessTracker& t) { return t.options().max_k; })
-        .def_property_readonly("max_matvecs", [](const SharpnessTracker& t) { return t.options().max_matvecs; })
-        .def_property_readonly("seed", [](const SharpnessTracker& t) { return t.options().seed; });
+    init_tracker(m);
+    init_estimators(m);
 }
 
 }  // namespace eosfast::bindings

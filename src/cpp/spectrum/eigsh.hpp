@@ -48,14 +48,17 @@ inline Index default_budget(Index ncv, Index max_matvecs)
 }
 
 // Looks for an eigenvalue of H on the complement of the orthonormal columns D
-// that would displace one of `locked` under `which`. Returns true and the
-// candidate's Ritz vector, and whether it sits at the top end.
+// that would displace one of `locked` under `which`: at most 10 Lanczos steps
+// from a random vector (a missed copy is an exact eigenvector of the
+// compression, separated from the rest there, and dominates within a few
+// steps). Returns true and the candidate's Ritz vector, and whether it sits
+// at the top end.
 template <class Op>
 bool find_missed(CountingOperator<Op>& op, const Matrix& D, const Vector& locked, Which which, double tol,
                  Index capacity, SplitMix64& rng, double& scale, Vector& candidate, bool& top)
 {
     const Index n = op.rows();
-    const Index room = std::min(capacity, n - D.cols());
+    const Index room = std::min({Index(10), capacity, n - D.cols()});
     if (room <= 0) return false;
     KrylovBasis basis(n, room, 1, D, rng);
     basis.start(Matrix(n, 0));
@@ -78,12 +81,14 @@ bool find_missed(CountingOperator<Op>& op, const Matrix& D, const Vector& locked
             candidate = y.col(0);
             return true;
         }
-        // Settled: the extreme Ritz value has converged to well within its
-        // distance from the locked values (an end that cannot compete is settled).
+        // Settled: after a few steps (a separated missed eigenvalue dominates
+        // the Krylov space by then), the extreme Ritz value has converged to
+        // well within its distance from the locked values (an end that cannot
+        // compete is settled).
         auto settled = [&](double margin, double estimate) {
             return !std::isfinite(margin) || estimate <= std::max(0.1 * -margin, slack);
         };
-        if (settled(m_top, est[p - 1]) && settled(m_bottom, est[0])) return false;
+        if (p >= 3 && settled(m_top, est[p - 1]) && settled(m_bottom, est[0])) return false;
     }
     return false;
 }
@@ -116,10 +121,13 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     Matrix Y = run.vectors, HY = run.products;
     Vector values = run.values;
 
-    // The check for missed copies (only meaningful once the run converged).
+    // The check for missed copies, once the run converged. With k = 1 and a
+    // random start there is nothing to miss: another copy of the top
+    // eigenvalue would not change the answer.
     Matrix D = basis->span();
     basis.reset();
-    while (run.all_converged && D.cols() < n) {
+    const bool check = opt.k > 1 || v0.cols() > 0;
+    while (check && run.all_converged && D.cols() < n) {
         Vector candidate;
         bool top = true;
         if (!detail::find_missed(H, D, values, opt.which, opt.tol, ncv, rng, scale, candidate, top)) break;

@@ -56,7 +56,7 @@ public:
         m_q = 0;
         for (Index j = 0; j < X.cols() && m_q < m_block; ++j) {
             m_V.col(m_q) = X.col(j);
-            if (accept_pending(norm(m_V.col(m_q)))) ++m_q;
+            if (accept_pending()) ++m_q;
         }
         while (m_q < m_block && add_random_pending()) ++m_q;
         m_B.setZero();
@@ -75,23 +75,37 @@ public:
     void absorb()
     {
         const Index p = m_p, q = m_q, pq = p + q;
+        // The components of H P along V are known before any sweep over V:
+        // V^T H P = B^T (the three-term recurrence, or the arrow after a thick
+        // restart) and P^T H P (q x q). Removing them first leaves only
+        // rounding-level components for the full reorthogonalisation, whose
+        // second pass is then almost always skipped (see orthogonalize).
+        Matrix local = Matrix::Zero(pq, q);
+        local.topRows(p) = m_B.topLeftCorner(q, p).transpose();
+        Matrix A(q, q);
+        gram(m_V.middleCols(p, q), m_W.middleCols(p, q), A);
+        local.bottomRows(q) = 0.5 * (A + A.transpose());
+        Index lo = 0, hi = p;  // the columns of V with known nonzero components
+        while (lo < p && local.row(lo).isZero(0)) ++lo;
         Matrix coupling = Matrix::Zero(m_block, pq);
         Index accepted = 0;
         for (Index i = 0; i < q; ++i) {
             auto r = m_V.col(pq + accepted);
             r = m_W.col(p + i);
-            Vector coeffs = Vector::Zero(pq + accepted);
+            add_combination(m_V.middleCols(lo, hi + q - lo), -local.col(i).segment(lo, hi + q - lo), r);
+            Vector coeffs = local.col(i);
+            coeffs.conservativeResize(pq + accepted);
+            coeffs.tail(accepted).setZero();
             Vector deflated = Vector::Zero(m_Y.cols());
-            orthogonalize(m_Y, r, &deflated);
-            orthogonalize(m_V.leftCols(pq + accepted), r, &coeffs);
+            const double local_before = orthogonalize(m_Y, r, &deflated).before;
+            const double beta = orthogonalize(m_V.leftCols(pq + accepted), r, &coeffs).after;
+            const double before = std::sqrt(local.col(i).squaredNorm() + local_before * local_before);
             // Column p + i of T (rows 0 .. pq); T stays symmetric.
             for (Index j = 0; j < pq; ++j) {
                 m_T(j, p + i) = coeffs[j];
                 if (j < p) m_T(p + i, j) = coeffs[j];
             }
             for (Index l = 0; l < accepted; ++l) coupling(l, p + i) = coeffs[pq + l];
-            const double beta = norm(r);
-            const double before = std::sqrt(coeffs.squaredNorm() + deflated.squaredNorm() + beta * beta);
             if (beta > kBreakdown * before) {
                 r /= beta;
                 coupling(accepted, p + i) = beta;
@@ -154,15 +168,14 @@ private:
     // Relative size below which an orthogonalised vector counts as zero.
     static constexpr double kBreakdown = 1e-12;
 
-    // Orthonormalises column `col` of V against Y and columns [0, col);
-    // `before` is its norm before. False if nothing independent is left.
-    bool accept_pending(double before, Index col = -1)
+    // Orthonormalises column `col` of V against Y and columns [0, col).
+    // False if nothing independent is left.
+    bool accept_pending(Index col = -1)
     {
         if (col < 0) col = m_p + m_q;
         auto r = m_V.col(col);
-        orthogonalize(m_Y, r);
-        orthogonalize(m_V.leftCols(col), r);
-        const double after = norm(r);
+        const double before = orthogonalize(m_Y, r).before;
+        const double after = orthogonalize(m_V.leftCols(col), r).after;
         if (!(before > 0) || after <= kBreakdown * before) return false;
         r /= after;
         return true;
@@ -176,7 +189,7 @@ private:
         // projection; three tries make a false "exhausted" vanishingly rare.
         for (int attempt = 0; attempt < 3; ++attempt) {
             m_rng.fill_uniform(m_V.col(col));
-            if (accept_pending(norm(m_V.col(col)), col)) return true;
+            if (accept_pending(col)) return true;
         }
         return false;
     }

@@ -29,12 +29,15 @@ struct LanczosRun {
 };
 
 namespace detail {
-// Ritz values to keep at a thick restart: the wanted ones and half of the
-// remaining room, the closest to the wanted end (as ARPACK's dsaup2 and
-// Spectra adjust nev; Wu & Simon sec. 3 discuss the trade-off).
-inline Index restart_keep(Index wanted, Index processed, Index capacity, Index block)
+// Ritz vectors kept at a thick restart: the wanted ones plus min(nconv,
+// (capacity - wanted) / 2) more, nconv the wanted pairs already converged;
+// for one wanted pair half the basis (ARPACK's dsaup2 adjustment of nev,
+// Lehoucq & Sorensen 1996; Wu & Simon sec. 3 discuss the trade-off: more
+// kept vectors help the wanted ones converge, fewer leave room for new ones).
+inline Index restart_keep(Index wanted, Index converged, Index processed, Index capacity, Index block)
 {
-    const Index keep = wanted + std::max<Index>(1, (capacity - wanted - block) / 2);
+    Index keep = wanted + std::min(converged, (capacity - wanted) / 2);
+    if (wanted == 1) keep = capacity >= 6 ? capacity / 2 : 2;
     return std::max<Index>(1, std::min({keep, processed - 1, capacity - block}));
 }
 }  // namespace detail
@@ -88,7 +91,10 @@ LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wante
         }
         if (!basis.has_room()) {
             if (!fresh) rayleigh_ritz();
-            const Index keep = detail::restart_keep(wanted, basis.processed(), basis.capacity(), basis.pending());
+            Index converged = 0;
+            for (Index i : select_wanted(theta, wanted, which)) converged += estimates[i] <= tol * scale;
+            const Index keep =
+                detail::restart_keep(wanted, converged, basis.processed(), basis.capacity(), basis.pending());
             const auto sel = select_wanted(theta, keep, which);
             Matrix Skeep(basis.processed(), static_cast<Index>(sel.size()));
             Vector tkeep(static_cast<Index>(sel.size()));

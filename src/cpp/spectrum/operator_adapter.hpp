@@ -25,7 +25,8 @@ struct has_block_apply<Op, std::void_t<decltype(std::declval<const Op&>().apply(
 template <class Op, class = void>
 struct has_thread_safe : std::false_type {};
 template <class Op>
-struct has_thread_safe<Op, std::void_t<decltype(std::declval<const Op&>().thread_safe())>> : std::true_type {};
+struct has_thread_safe<Op, std::void_t<decltype(std::declval<const Op&>().thread_safe())>> : std::true_type {
+};
 }  // namespace detail
 
 template <class Op>

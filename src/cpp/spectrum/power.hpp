@@ -77,7 +77,8 @@ PowerResult power_iteration(const Op& op, const PowerOptions& opt)
     const Index n = op.rows();
     require(opt.k >= 1 && opt.k <= n,
             "k must be between 1 and dim = " + std::to_string(n) + ", got " + std::to_string(opt.k));
-    require(opt.which == Which::LM || opt.which == Which::LA, "power_iteration supports which = 'LM' or 'LA'");
+    require(opt.which == Which::LM || opt.which == Which::LA,
+            "power_iteration supports which = 'LM' or 'LA'");
     require(opt.tol > 0 && opt.tol < 1, "tol must be in (0, 1)");
     require(opt.max_iter >= 1, "max_iter must be at least 1");
     require(!std::isinf(opt.shift), "shift must be finite");

@@ -22,8 +22,8 @@
 namespace eosfast {
 
 struct QuadratureNodes {
-    Matrix nodes;    // (steps, probes); unused entries 0
-    Matrix weights;  // (steps, probes); unused entries 0
+    Matrix nodes;                                    // (steps, probes); unused entries 0
+    Matrix weights;                                  // (steps, probes); unused entries 0
     Eigen::Matrix<Index, Eigen::Dynamic, 1> counts;  // nodes per probe
     Index matvecs = 0;
 };
@@ -51,12 +51,12 @@ QuadratureNodes slq_nodes(const Op& op, ConstMatRef Z, Index steps)
         while (true) {
             H.apply(V.col(m), w);
             Vector coeffs = Vector::Zero(m + 1);
-            orthogonalize(V.leftCols(m + 1), w, &coeffs);
+            const Norms norms = orthogonalize(V.leftCols(m + 1), w, &coeffs);
             alpha[m] = coeffs[m];
             ++m;
             if (m == steps) break;
-            beta[m - 1] = norm(w);
-            if (!(beta[m - 1] > 1e-12 * std::max(std::abs(alpha[m - 1]), coeffs.norm()))) break;
+            beta[m - 1] = norms.after;
+            if (!(beta[m - 1] > 1e-12 * norms.before)) break;  // invariant subspace: exact quadrature
             V.col(m) = w / beta[m - 1];
         }
         Eigen::SelfAdjointEigenSolver<Matrix> eig;

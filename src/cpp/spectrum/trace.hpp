@@ -64,10 +64,8 @@ HutchppParts hutchpp_parts(const Op& op, ConstMatRef S, ConstMatRef G)
     Index r = 0;
     for (Index j = 0; j < S.cols(); ++j) {
         Q.col(r) = HS.col(j);
-        const double before = norm(Q.col(r));
-        orthogonalize(Q.leftCols(r), Q.col(r));
-        const double after = norm(Q.col(r));
-        if (before > 0 && after > 1e-12 * before) Q.col(r++) /= after;
+        const Norms norms = orthogonalize(Q.leftCols(r), Q.col(r));
+        if (norms.before > 0 && norms.after > 1e-12 * norms.before) Q.col(r++) /= norms.after;
     }
     HutchppParts parts;
     parts.rank = r;

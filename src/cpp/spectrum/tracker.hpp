@@ -40,7 +40,8 @@ struct TrackerState {
 
 class SharpnessTracker {
 public:
-    explicit SharpnessTracker(TrackerOptions options) : m_options(options), m_rng(options.seed), m_k(options.k)
+    explicit SharpnessTracker(TrackerOptions options)
+        : m_options(options), m_rng(options.seed), m_k(options.k)
     {
         require(options.k >= 1, "k must be at least 1");
         require(options.max_k >= options.k, "max_k must be at least k");

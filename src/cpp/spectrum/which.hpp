@@ -28,10 +28,14 @@ inline Which parse_which(const std::string& name)
 inline const char* which_name(Which which)
 {
     switch (which) {
-        case Which::LA: return "LA";
-        case Which::SA: return "SA";
-        case Which::LM: return "LM";
-        default: return "BE";
+        case Which::LA:
+            return "LA";
+        case Which::SA:
+            return "SA";
+        case Which::LM:
+            return "LM";
+        default:
+            return "BE";
     }
 }
 
@@ -49,9 +53,15 @@ inline std::vector<Index> select_wanted(const Vector& values, Index count, Which
         std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return key(a) > key(b); });
     };
     switch (which) {
-        case Which::LA: by([&](Index i) { return values[i]; }); break;
-        case Which::SA: by([&](Index i) { return -values[i]; }); break;
-        case Which::LM: by([&](Index i) { return std::abs(values[i]); }); break;
+        case Which::LA:
+            by([&](Index i) { return values[i]; });
+            break;
+        case Which::SA:
+            by([&](Index i) { return -values[i]; });
+            break;
+        case Which::LM:
+            by([&](Index i) { return std::abs(values[i]); });
+            break;
         case Which::BE: {
             by([&](Index i) { return values[i]; });
             std::vector<Index> alternating;
@@ -83,9 +93,12 @@ inline double competing_margin(const Vector& values, Which which, double candida
     const double none = -std::numeric_limits<double>::infinity();
     if (values.size() == 0) return std::numeric_limits<double>::infinity();
     switch (which) {
-        case Which::LA: return top ? candidate - values.minCoeff() : none;
-        case Which::SA: return top ? none : values.maxCoeff() - candidate;
-        case Which::LM: return std::abs(candidate) - values.cwiseAbs().minCoeff();
+        case Which::LA:
+            return top ? candidate - values.minCoeff() : none;
+        case Which::SA:
+            return top ? none : values.maxCoeff() - candidate;
+        case Which::LM:
+            return std::abs(candidate) - values.cwiseAbs().minCoeff();
         default: {
             // BE keeps ceil(k/2) from the top and floor(k/2) from the bottom.
             const Index k = values.size(), high = (k + 1) / 2;
