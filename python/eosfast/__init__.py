@@ -18,6 +18,19 @@ from ._threads import (
 )
 from ._version import __version__
 from .operators import HessianOperator, Operator, as_operator
+from .spectrum import (
+    EigenResult,
+    PowerResult,
+    SharpnessTracker,
+    SpectralDensity,
+    TraceEstimate,
+    eigsh,
+    hutchinson,
+    hutchpp,
+    power_iteration,
+    sharpness,
+    spectral_density,
+)
 
 NumericalError = _core.NumericalError
 
@@ -25,13 +38,24 @@ _from_environment()
 _register_with_threadpoolctl()
 
 __all__ = [
+    "EigenResult",
     "HessianOperator",
     "NumericalError",
     "Operator",
+    "PowerResult",
+    "SharpnessTracker",
+    "SpectralDensity",
+    "TraceEstimate",
     "__version__",
     "as_operator",
+    "eigsh",
     "get_num_threads",
+    "hutchinson",
+    "hutchpp",
     "info",
+    "power_iteration",
     "problems",
     "set_num_threads",
+    "sharpness",
+    "spectral_density",
 ]

@@ -1,0 +1,111 @@
+"""Extreme eigenpairs of symmetric operators by thick-restart Lanczos."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import _core
+from .._validation import as_block, as_positive_int
+from ._common import EigenResult, check_tol, check_which, core_seed, operator
+
+
+def eigsh(
+    op,
+    k: int = 1,
+    which: str = "LA",
+    tol: float = 1e-8,
+    v0=None,
+    max_matvecs: int | None = None,
+    block: int = 1,
+    seed: int | None = None,
+    *,
+    ncv: int | None = None,
+    dim: int | None = None,
+) -> EigenResult:
+    """k eigenpairs of a symmetric operator, matrix-free.
+
+    Thick-restart Lanczos (Wu & Simon 2000) with full reorthogonalisation,
+    run in C++ with the GIL released. A pair is converged when its true
+    residual ``||H v - lambda v||`` is at most ``tol * scale``, scale the
+    largest ``|Ritz value|`` seen (an estimate of ``||H||``). Every copy of a
+    repeated eigenvalue among the k wanted is found: after convergence a
+    Lanczos run from a fresh random vector, on the complement of everything
+    seen, looks for eigenvalues the Krylov space could not contain; any it
+    finds are converged with the found pairs deflated and replace the worst.
+
+    Parameters
+    ----------
+    op : Operator, ndarray (dim, dim), scipy LinearOperator or callable
+        Symmetric. Callables (and LinearOperators) are probed for symmetry
+        first, to relative tolerance 1e-6 (two products, counted).
+    k : int
+        Number of eigenpairs, ``1 <= k <= dim``.
+    which : {"LA", "SA", "LM", "BE"}
+        Largest algebraic (the sharpness), smallest algebraic, largest
+        magnitude, or both ends (``ceil(k/2)`` from the top).
+    tol : float
+        Relative residual tolerance, in (0, 1).
+    v0 : ndarray, shape (dim,) or (dim, m), optional
+        Start vector, or a block of m start vectors (the block size becomes at
+        least m). Default: random.
+    max_matvecs : int, optional
+        Budget of operator applications; default ``max(2000, 200 * ncv)``.
+        When it runs out the result reports what converged.
+    block : int
+        Block size of the Lanczos process (1: single-vector Lanczos).
+    seed : int, optional
+        Seed of the random start and restarts (None: fresh entropy).
+    ncv : int, optional
+        Largest basis size; default ``max(2k + 2 block, 20)``, at most dim.
+    dim : int, optional
+        Dimension of a callable operator.
+
+    Returns
+    -------
+    EigenResult
+        Non-convergence is reported in ``converged``, not raised.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or a non-symmetric operator.
+    eosfast.NumericalError
+        The operator returned NaN or inf.
+    """
+    H = operator(op, dim)
+    n = H.dim
+    k = as_positive_int(k, "k")
+    if k > n:
+        raise ValueError(f"k = {k} exceeds the dimension {n}")
+    which = check_which(which)
+    tol = check_tol(tol)
+    block = as_positive_int(block, "block")
+    if v0 is None:
+        start = np.zeros((n, 0), order="F")
+    else:
+        start, _ = as_block(v0, n, "v0")
+        if start.shape[1] > n:
+            raise ValueError(f"v0 has {start.shape[1]} columns, more than dim = {n}")
+    budget = 0 if max_matvecs is None else as_positive_int(max_matvecs, "max_matvecs")
+    ncv = 0 if ncv is None else as_positive_int(ncv, "ncv")
+    r = _core.eigsh(H._core, k, which, tol, start, ncv, block, budget, core_seed(seed))
+    return EigenResult._from_core(r)
+
+
+def sharpness(problem, x, tol: float = 1e-8, seed: int | None = 0) -> float:
+    """The sharpness lambda_max(grad^2 L(x)): the largest *algebraic* Hessian eigenvalue.
+
+    ``eigsh(problem.hessian(x), k=1, which="LA", tol=tol, seed=seed)``; warns
+    (RuntimeWarning) if the solver did not converge.
+    """
+    result = eigsh(problem.hessian(x), k=1, which="LA", tol=tol, seed=seed)
+    if not result.all_converged:
+        warnings.warn(
+            f"sharpness: Lanczos did not converge (residual {result.residuals[0]:.3g} after "
+            f"{result.matvecs} products); use eigsh with a larger max_matvecs",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return float(result.eigenvalues[0])

@@ -1,0 +1,144 @@
+"""Warm-started tracking of the top Hessian eigenpairs along a trajectory."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .._validation import as_positive_int
+from ._common import EigenResult, check_tol, core_seed, operator
+
+_STATE_KEYS = ("vectors", "values", "k", "rng_state", "measurements", "options")
+
+
+class SharpnessTracker:
+    """Tracks the top-k eigenpairs of a slowly changing symmetric operator.
+
+    The first :meth:`measure` is a cold :func:`eigsh`; later ones start a block
+    Lanczos run from the previous eigenvectors, so a slowly moving Hessian
+    costs a few products per measurement. Each eigenvector's sign is aligned
+    with the previous one it overlaps most.
+
+    Parameters
+    ----------
+    k : int
+        Eigenpairs per measurement (the largest algebraic ones).
+    tol : float
+        Relative residual tolerance, as in :func:`eigsh`.
+    grow_above : float, optional
+        If given, k grows (up to ``max_k``) until the smallest eigenvalue found
+        is below this threshold, so every eigenvalue above it is reported
+        (e.g. ``1.5 / lr``); the next measurement starts from
+        ``max(k, count above + 1)``.
+    max_k : int
+        Upper bound for k.
+    seed : int, optional
+        Seed of the cold start and random restarts.
+    max_matvecs : int, optional
+        Budget per measurement (default automatic).
+
+    The C++ tracker is ``self._core``; the trajectory runner drives the same class.
+    """
+
+    def __init__(
+        self,
+        k: int = 1,
+        tol: float = 1e-6,
+        grow_above: float | None = None,
+        max_k: int = 64,
+        seed: int | None = 0,
+        max_matvecs: int | None = None,
+    ):
+        k = as_positive_int(k, "k")
+        max_k = as_positive_int(max_k, "max_k")
+        if max_k < k:
+            raise ValueError(f"max_k = {max_k} is smaller than k = {k}")
+        if grow_above is None:
+            threshold = math.nan
+        elif (
+            isinstance(grow_above, bool)
+            or not isinstance(grow_above, numbers.Real)
+            or not np.isfinite(grow_above)
+        ):
+            raise ValueError(f"grow_above must be a finite real number or None, got {grow_above!r}")
+        else:
+            threshold = float(grow_above)
+        budget = 0 if max_matvecs is None else as_positive_int(max_matvecs, "max_matvecs")
+        self._options = {
+            "k": k,
+            "tol": check_tol(tol),
+            "grow_above": grow_above if grow_above is None else threshold,
+            "max_k": max_k,
+            "seed": seed,
+            "max_matvecs": max_matvecs,
+        }
+        self._core = _core.SharpnessTracker(
+            k, self._options["tol"], threshold, max_k, budget, core_seed(seed)
+        )
+
+    @property
+    def options(self) -> dict:
+        return dict(self._options)
+
+    def measure(self, op, *, dim: int | None = None) -> EigenResult:
+        """Eigenpairs of ``op`` (any operator :func:`eosfast.as_operator` accepts)."""
+        H = operator(op, dim)
+        return EigenResult._from_core(self._core.measure(H._core))
+
+    @property
+    def last(self) -> EigenResult:
+        """The last measurement (after a restore: the saved pairs, residuals NaN)."""
+        return EigenResult._from_core(self._core.last())
+
+    def state(self) -> dict:
+        """Everything the next measurement depends on, as arrays and ints.
+
+        Keys: ``vectors`` (dim, k_prev), ``values`` (k_prev), ``k`` (of the
+        next measurement), ``rng_state``, ``measurements`` and ``options`` (the
+        constructor arguments). A tracker rebuilt by :meth:`from_state`
+        continues bitwise identically.
+        """
+        s = self._core.state()
+        return {
+            "vectors": np.asarray(s["vectors"]),
+            "values": np.asarray(s["values"]),
+            "k": int(s["k"]),
+            "rng_state": int(s["rng_state"]),
+            "measurements": int(s["measurements"]),
+            "options": self.options,
+        }
+
+    def restore(self, state: dict) -> None:
+        """Continue from ``state`` (from :meth:`state`); options stay this tracker's."""
+        missing = [key for key in _STATE_KEYS[:-1] if key not in state]
+        if missing:
+            raise ValueError(f"tracker state lacks {missing}")
+        vectors = np.asfortranarray(np.asarray(state["vectors"], dtype=np.float64))
+        values = np.asarray(state["values"], dtype=np.float64)
+        if vectors.ndim != 2 or values.ndim != 1 or vectors.shape[1] != values.shape[0]:
+            raise ValueError("tracker state: vectors must be (dim, k) and values (k,)")
+        self._core.restore(
+            {
+                "vectors": vectors,
+                "values": values,
+                "k": int(state["k"]),
+                "rng_state": int(state["rng_state"]),
+                "measurements": int(state["measurements"]),
+            }
+        )
+
+    @classmethod
+    def from_state(cls, state: dict) -> SharpnessTracker:
+        """A tracker with the saved options, continuing from ``state``."""
+        if "options" not in state:
+            raise ValueError("tracker state lacks 'options'")
+        tracker = cls(**state["options"])
+        tracker.restore(state)
+        return tracker
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{key}={value!r}" for key, value in self._options.items())
+        return f"SharpnessTracker({opts})"
