@@ -9,6 +9,8 @@ from . import (
     _core,  # noqa: F401  (selects the kernel variant first)
     problems,
 )
+from . import io
+from ._gradient_flow import FlowResult, gradient_flow
 from ._info import info
 from ._threads import (
     _from_environment,
@@ -18,6 +20,9 @@ from ._threads import (
 )
 from ._version import __version__
 from .operators import HessianOperator, Operator, as_operator
+from .optimizers import GD, NormalizedGD, PowerLossGD, Schedule, SqrtGD
+from .runner import RunInfo, resume, run
+from .trajectory import Trajectory
 
 NumericalError = _core.NumericalError
 
@@ -25,6 +30,18 @@ _from_environment()
 _register_with_threadpoolctl()
 
 __all__ = [
+    "GD",
+    "FlowResult",
+    "NormalizedGD",
+    "PowerLossGD",
+    "RunInfo",
+    "Schedule",
+    "SqrtGD",
+    "Trajectory",
+    "gradient_flow",
+    "io",
+    "resume",
+    "run",
     "HessianOperator",
     "NumericalError",
     "Operator",

@@ -62,7 +62,6 @@ py::dict export_state(Runner& runner)
     d["last_sharpness"] = s.last_sharpness;
     d["pending"] = s.pending;
     d["pending_point"] = s.pending_point;
-    d["vectors"] = s.vectors;
     return d;
 }
 
@@ -81,7 +80,6 @@ void import_state(Runner& runner, const py::dict& d)
     s.last_sharpness = d["last_sharpness"].cast<double>();
     s.pending = d["pending"].cast<Vector>();
     s.pending_point = d["pending_point"].cast<Vector>();
-    s.vectors = d["vectors"].cast<Matrix>();
     runner.restore(s);
 }
 
@@ -136,7 +134,7 @@ void init_runner(py::module_& m)
     py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", py::module_local())
         .def(py::init([](std::shared_ptr<Problem> problem, const Optimizer& optimizer, ConstVecRef x0, Index steps,
                          Index record_every, Index sharpness_every, Index save_iterates_every,
-                         double diverge_factor, Index buffer_rows, std::shared_ptr<SharpnessTracker> tracker) {
+                         double diverge_factor, Index buffer_rows, SharpnessTracker* tracker) {
                  RunConfig cfg;
                  cfg.steps = steps;
                  cfg.record_every = record_every;
@@ -144,11 +142,11 @@ void init_runner(py::module_& m)
                  cfg.save_iterates_every = save_iterates_every;
                  cfg.diverge_factor = diverge_factor;
                  cfg.buffer_rows = buffer_rows;
-                 return std::make_shared<Runner>(std::move(problem), optimizer.clone(), x0, cfg, std::move(tracker));
+                 return std::make_shared<Runner>(std::move(problem), optimizer.clone(), x0, cfg, tracker);
              }),
              py::arg("problem"), py::arg("optimizer"), py::arg("x0"), py::arg("steps"), py::arg("record_every"),
              py::arg("sharpness_every"), py::arg("save_iterates_every"), py::arg("diverge_factor"),
-             py::arg("buffer_rows"), py::arg("tracker").none(true))
+             py::arg("buffer_rows"), py::arg("tracker").none(true), py::keep_alive<1, 11>())
         .def("advance", &advance, py::arg("max_steps"), py::arg("max_seconds"))
         .def("take_records",
              [](Runner& r) {

@@ -56,7 +56,6 @@ struct RunnerState {
     double last_sharpness = std::numeric_limits<double>::quiet_NaN();
     Vector pending;        // a sharpness row waiting for L and |g| at the next step (empty: none)
     Vector pending_point;  // (loss, grad_norm, lr) at the pending row's step
-    Matrix vectors;        // the last sign-aligned eigenvectors
 };
 
 namespace detail {
@@ -101,10 +100,10 @@ public:
     static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
     Runner(std::shared_ptr<const Problem> problem, std::unique_ptr<Optimizer> optimizer, ConstVecRef x0,
-           RunConfig config, std::shared_ptr<SharpnessTracker> tracker)
+           RunConfig config, SharpnessTracker* tracker)
         : m_problem(std::move(problem)),
           m_opt(std::move(optimizer)),
-          m_tracker(std::move(tracker)),
+          m_tracker(tracker),
           m_cfg(config),
           m_n(m_problem->dim()),
           m_width(tracked_width()),
@@ -144,7 +143,6 @@ public:
     {
         require(s.x.size() == m_n, "the saved iterate has the wrong length");
         require(s.pending.size() == 0 || s.pending.size() == m_sharpness.cols(), "the saved pending row is malformed");
-        require(s.vectors.size() == 0 || s.vectors.rows() == m_n, "the saved eigenvectors have the wrong length");
         m_opt->set_state(s.optimizer_state);
         m_s = s;
     }
@@ -242,23 +240,9 @@ private:
 
     void record_sharpness(Index t, const PointInfo& here, Index kk, Index matvecs, bool stepped, double step_norm)
     {
-        // Sign alignment: each eigenvector continues the previous measurement's
-        // (a new one gets its largest entry positive), so the step's overlap
-        // flips sign with the period-2 oscillation instead of with the solver.
-        for (Index j = 0; j < kk; ++j) {
-            double ref;
-            if (j < m_s.vectors.cols()) {
-                m_col = m_s.vectors.col(j);
-                m_tmp = m_V.col(j);
-                ref = detail::run_dot(m_tmp, m_col);
-            } else {
-                Index i;
-                m_V.col(j).cwiseAbs().maxCoeff(&i);
-                ref = m_V(i, j);
-            }
-            if (ref < 0.0) m_V.col(j) = -m_V.col(j);
-        }
-        m_s.vectors = m_V;
+        // Overlaps with the tracker's eigenvectors, whose signs it aligns with
+        // its previous measurement: the step's overlap then flips sign with the
+        // period-2 oscillation across the valley, not with the eigensolver.
         m_s.hvps += matvecs;
         const double lambda1 = kk > 0 ? m_lambda[0] : kNaN;
         m_s.last_sharpness = lambda1;
@@ -305,10 +289,10 @@ private:
 
     std::shared_ptr<const Problem> m_problem;
     std::unique_ptr<Optimizer> m_opt;
-    std::shared_ptr<SharpnessTracker> m_tracker;
+    SharpnessTracker* m_tracker;  // not owned: outlives the runner
     RunConfig m_cfg;
     Index m_n, m_width;
-    Vector m_g, m_delta, m_lambda, m_col, m_tmp;
+    Vector m_g, m_delta, m_lambda, m_tmp;
     Matrix m_V;
     RecordBuffer m_scalars, m_sharpness, m_iterates;
     RunnerState m_s;
