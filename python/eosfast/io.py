@@ -82,6 +82,12 @@ class NpyAppender:
             self.flush()
             self._file.close()
 
+    def __enter__(self) -> NpyAppender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def load(self) -> np.ndarray:
         """The rows so far as a read-only memory map (flushes first)."""
         self.flush()
