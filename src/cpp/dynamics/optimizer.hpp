@@ -22,6 +22,18 @@
 
 namespace eosfast {
 
+namespace detail {
+// delta = c v, x += delta, elementwise (plain loops: no Eigen set-up cost on the
+// tiny vectors of toy problems; the same rounding as x + c v).
+inline void scaled_step(double c, const double* v, double* x, double* delta, Index n)
+{
+    for (Index i = 0; i < n; ++i) {
+        delta[i] = c * v[i];
+        x[i] += delta[i];
+    }
+}
+}  // namespace detail
+
 // Loss and gradient norm at one iterate, with the scheduled lr of the step taken from it.
 struct PointInfo {
     double loss = 0.0;
@@ -51,6 +63,9 @@ public:
 
     // Prepares the state for iterates of length dim (zero momentum).
     virtual void reset(Index dim) {}
+    // Whether step, can_step or effective_lr read PointInfo::grad_norm (else the
+    // runner computes |g| only for its records).
+    virtual bool needs_grad_norm() const { return false; }
     // False when no step is defined at this point (the run has converged).
     virtual bool can_step(double loss, double grad_norm) const { return true; }
     // One update: delta = x_{t+1} - x_t is written, then x += delta.
@@ -92,16 +107,17 @@ public:
 
     void step(double lr, const PointInfo&, ConstVecRef g, VecRef x, VecRef delta) override
     {
+        const Index n = g.size();
         if (m_beta == 0.0) {
-            delta = (-lr) * g;
-        } else {
-            m_v = m_beta * m_v + g;
-            if (m_nesterov)
-                delta = (-lr) * (g + m_beta * m_v);
-            else
-                delta = (-lr) * m_v;
+            detail::scaled_step(-lr, g.data(), x.data(), delta.data(), n);
+            return;
         }
-        x += delta;
+        double* v = m_v.data();
+        for (Index i = 0; i < n; ++i) {
+            v[i] = m_beta * v[i] + g[i];
+            delta[i] = -lr * (m_nesterov ? g[i] + m_beta * v[i] : v[i]);
+            x[i] += delta[i];
+        }
     }
 
     double threshold(double lr, double, double) const override
@@ -129,11 +145,11 @@ public:
     std::string name() const override { return "NormalizedGD"; }
     std::unique_ptr<Optimizer> clone() const override { return std::make_unique<NormalizedGD>(*this); }
 
+    bool needs_grad_norm() const override { return true; }
     bool can_step(double, double grad_norm) const override { return grad_norm > 0.0; }
     void step(double lr, const PointInfo& at, ConstVecRef g, VecRef x, VecRef delta) override
     {
-        delta = (-lr / at.grad_norm) * g;
-        x += delta;
+        detail::scaled_step(-lr / at.grad_norm, g.data(), x.data(), delta.data(), g.size());
     }
     double effective_lr(double lr, double, double grad_norm) const override { return lr / grad_norm; }
 
@@ -165,8 +181,7 @@ public:
     bool can_step(double loss, double) const override { return loss > m_loss_min; }
     void step(double lr, const PointInfo& at, ConstVecRef g, VecRef x, VecRef delta) override
     {
-        delta = (-effective_lr(lr, at.loss, at.grad_norm)) * g;
-        x += delta;
+        detail::scaled_step(-effective_lr(lr, at.loss, at.grad_norm), g.data(), x.data(), delta.data(), g.size());
     }
     double effective_lr(double lr, double loss, double) const override
     {

@@ -93,6 +93,27 @@ private:
     double m_budget;
     Index m_every = 1, m_count = 0;
 };
+// t mod record_every, sharpness_every and save_iterates_every, kept without a
+// division per step (-1: never).
+struct Phases {
+    Index record = 0, sharpness = -1, iterates = -1;
+    void reset(Index t, const RunConfig& c)
+    {
+        record = t % c.record_every;
+        sharpness = c.sharpness_every > 0 ? t % c.sharpness_every : -1;
+        iterates = c.save_iterates_every > 0 ? t % c.save_iterates_every : -1;
+    }
+    static void next(Index& phase, Index every)
+    {
+        if (phase >= 0 && ++phase == every) phase = 0;
+    }
+    void advance(const RunConfig& c)
+    {
+        next(record, c.record_every);
+        next(sharpness, c.sharpness_every);
+        next(iterates, c.save_iterates_every);
+    }
+};
 }  // namespace detail
 
 class Runner {
@@ -125,6 +146,7 @@ public:
                     " entries, fewer than steps = " + std::to_string(m_cfg.steps));
         m_s.x = x0;
         m_opt->reset(m_n);
+        m_phase.reset(0, m_cfg);
         m_s.optimizer_state = m_opt->state();
     }
 
@@ -145,6 +167,7 @@ public:
         require(s.pending.size() == 0 || s.pending.size() == m_sharpness.cols(), "the saved pending row is malformed");
         m_opt->set_state(s.optimizer_state);
         m_s = s;
+        m_phase.reset(s.step, m_cfg);
     }
 
     RecordBuffer& scalars() { return m_scalars; }
@@ -184,19 +207,23 @@ private:
     {
         const Index t = m_s.step;
         const double loss = m_problem->loss_and_grad(m_s.x, m_g);
-        const double gnorm = vnorm(m_g);
         const double loss0 = std::isnan(m_s.loss0) ? loss : m_s.loss0;
+        const bool finite = std::isfinite(loss);
+        const bool diverged = !finite || (loss0 != 0.0 && std::abs(loss) > m_cfg.diverge_factor * std::abs(loss0));
+        // |g| only where something uses it (plain GD between records needs none).
+        const bool need_norm = m_opt->needs_grad_norm() || m_phase.record == 0 || m_phase.sharpness == 0 ||
+                               m_s.pending.size() > 0 || final_point || diverged;
+        const double gnorm = need_norm ? vnorm(m_g) : kNaN;
         const double lr = lr_at(t);
         const PointInfo here{loss, gnorm, lr};
 
         RunStatus stop = final_point ? RunStatus::completed : RunStatus::running;
-        const bool finite = std::isfinite(loss) && std::isfinite(gnorm);
-        if (!finite || (loss0 != 0.0 && std::abs(loss) > m_cfg.diverge_factor * std::abs(loss0)))
+        if (diverged)
             stop = RunStatus::diverged;
         else if (!m_opt->can_step(loss, gnorm))
             stop = RunStatus::converged;
 
-        const bool measure = m_cfg.sharpness_every > 0 && t % m_cfg.sharpness_every == 0 && finite;
+        const bool measure = m_phase.sharpness == 0 && finite;
         Index kk = 0, matvecs = 0;
         if (measure) {
             const auto H = m_problem->hessian(m_s.x);
@@ -209,7 +236,7 @@ private:
 
         // ---- commit: nothing below throws ----
         if (m_s.pending.size() > 0) finalize_pending(here);
-        if (m_cfg.save_iterates_every > 0 && (t % m_cfg.save_iterates_every == 0 || stop != RunStatus::running)) {
+        if (m_phase.iterates == 0 || (m_cfg.save_iterates_every > 0 && stop != RunStatus::running)) {
             double* row = m_iterates.push();
             row[0] = static_cast<double>(t);
             std::copy(m_s.x.data(), m_s.x.data() + m_n, row + 1);
@@ -217,17 +244,17 @@ private:
         double step_norm = kNaN;
         if (stop == RunStatus::running) {
             m_opt->step(lr, here, m_g, m_s.x, m_delta);
-            step_norm = vnorm(m_delta);
+            if (m_phase.record == 0 || measure) step_norm = vnorm(m_delta);
         }
         if (measure) record_sharpness(t, here, kk, matvecs, stop == RunStatus::running, step_norm);
-        if (t % m_cfg.record_every == 0 || stop != RunStatus::running) {
+        if (m_phase.record == 0 || stop != RunStatus::running) {
             double* row = m_scalars.push();
             row[ScalarColumns::step] = static_cast<double>(t);
             row[ScalarColumns::loss] = loss;
             row[ScalarColumns::grad_norm] = gnorm;
             row[ScalarColumns::step_norm] = step_norm;
             row[ScalarColumns::lr] = lr;
-            const bool defined = finite && stop != RunStatus::converged;
+            const bool defined = finite && stop != RunStatus::converged;  // L <= loss_min: no objective
             row[ScalarColumns::effective_lr] = defined ? m_opt->effective_lr(lr, loss, gnorm) : kNaN;
             row[ScalarColumns::objective] = defined ? m_opt->objective(loss) : kNaN;
         }
@@ -235,7 +262,10 @@ private:
         m_s.last_loss = loss;
         m_s.last_grad_norm = gnorm;
         m_s.status = stop;
-        if (stop == RunStatus::running) ++m_s.step;
+        if (stop == RunStatus::running) {
+            ++m_s.step;
+            m_phase.advance(m_cfg);
+        }
     }
 
     void record_sharpness(Index t, const PointInfo& here, Index kk, Index matvecs, bool stepped, double step_norm)
@@ -296,6 +326,7 @@ private:
     Matrix m_V;
     RecordBuffer m_scalars, m_sharpness, m_iterates;
     RunnerState m_s;
+    detail::Phases m_phase;
 };
 
 }  // namespace eosfast
