@@ -16,9 +16,8 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 import eosfast
+import numpy as np
 from eosfast.problems import Quadratic
 
 A2 = np.array([1.0, 0.25])
@@ -66,13 +65,20 @@ def overhead(steps: int, numpy_steps: int, repeats: int) -> list[dict]:
         opt = optimizer(kind)
         for record_every in (steps, 1):
             n = steps if record_every != 1 else steps // 10
+            every = min(record_every, n)
 
-            def go(opt=opt, n=n, record_every=min(record_every, n)):
-                eosfast.run(problem, opt, np.ones(2), n, record_every=record_every)
+            def go(opt=opt, n=n, every=every):
+                eosfast.run(problem, opt, np.ones(2), n, record_every=every)
 
             t = timed(go, repeats)
-            rows.append({"optimizer": kind, "record_every": record_every, "steps": n,
-                         "ns_per_step": 1e9 * t / n})
+            rows.append(
+                {
+                    "optimizer": kind,
+                    "record_every": record_every,
+                    "steps": n,
+                    "ns_per_step": 1e9 * t / n,
+                }
+            )
         t_np = timed(lambda kind=kind: numpy_loop(kind, numpy_steps), 1)
         rows[-2]["numpy_ns_per_step"] = rows[-1]["numpy_ns_per_step"] = 1e9 * t_np / numpy_steps
     return rows
@@ -117,15 +123,21 @@ def main(argv=None) -> None:
     info = eosfast.info()
     print(f"eosfast {info['version']} ({info['variant']}, {info['num_threads']} threads)")
     rows = overhead(steps, numpy_steps, repeats)
-    print(f"\n{'optimizer':<14}{'record_every':>14}{'steps':>11}{'ns/step':>10}"
-          f"{'numpy ns/step':>15}{'speed-up':>10}")
+    print(
+        f"\n{'optimizer':<14}{'record_every':>14}{'steps':>11}{'ns/step':>10}"
+        f"{'numpy ns/step':>15}{'speed-up':>10}"
+    )
     for r in rows:
-        print(f"{r['optimizer']:<14}{r['record_every']:>14}{r['steps']:>11}"
-              f"{r['ns_per_step']:>10.0f}{r['numpy_ns_per_step']:>15.0f}"
-              f"{r['numpy_ns_per_step'] / r['ns_per_step']:>10.1f}")
+        print(
+            f"{r['optimizer']:<14}{r['record_every']:>14}{r['steps']:>11}"
+            f"{r['ns_per_step']:>10.0f}{r['numpy_ns_per_step']:>15.0f}"
+            f"{r['numpy_ns_per_step'] / r['ns_per_step']:>10.1f}"
+        )
     split = cost_split(200 if args.quick else 2000, 20)
-    print(f"\ncost split, {split['problem']}, {split['steps']} GD steps, "
-          f"sharpness every {split['sharpness_every']}:")
+    print(
+        f"\ncost split, {split['problem']}, {split['steps']} GD steps, "
+        f"sharpness every {split['sharpness_every']}:"
+    )
     for key in ("gradient_s", "sharpness_s", "bookkeeping_s", "total_s"):
         print(f"  {key[:-2]:<12}{split[key]:8.3f} s")
     print(f"  hvps {split['hvps']}, final sharpness {split['final_sharpness']:.4f}")

@@ -111,7 +111,9 @@ def test_stability_threshold_on_a_quadratic(rng, momentum, nesterov):
     assert above.threshold(1.0, 1.0) == pytest.approx(spectrum[-1] / 1.05)
     peak, _, _ = grow_factor(problem, above)
     assert peak > 1e6
-    _, last, traj = grow_factor(problem, eosfast.GD(0.95 * edge, momentum=momentum, nesterov=nesterov))
+    _, last, traj = grow_factor(
+        problem, eosfast.GD(0.95 * edge, momentum=momentum, nesterov=nesterov)
+    )
     assert last < 1e-3 and traj.status == "completed"
 
 
@@ -157,7 +159,9 @@ def test_schedules():
     )
     cos = eosfast.Schedule.cosine(1.0, 6, lr_min=0.2, warmup_steps=2).values(8)
     s = np.clip((np.arange(8) - 2) / 4, 0, 1)
-    expected = np.where(np.arange(8) < 2, (np.arange(8) + 1) / 2, 0.2 + 0.8 * (1 + np.cos(np.pi * s)) / 2)
+    expected = np.where(
+        np.arange(8) < 2, (np.arange(8) + 1) / 2, 0.2 + 0.8 * (1 + np.cos(np.pi * s)) / 2
+    )
     np.testing.assert_allclose(cos, expected, rtol=1e-15)
     arr = eosfast.Schedule.array([0.1, 0.2])
     assert arr(1) == 0.2

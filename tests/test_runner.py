@@ -136,7 +136,9 @@ def test_callbacks_see_the_state_and_can_stop(rng):
         assert info.last_loss == info.trajectory().loss[-1]
         return info.step >= 50
 
-    traj = eosfast.run(problem, eosfast.GD(0.1), np.ones(2), 1000, callback=callback, callback_every=10)
+    traj = eosfast.run(
+        problem, eosfast.GD(0.1), np.ones(2), 1000, callback=callback, callback_every=10
+    )
     assert seen == [10, 20, 30, 40, 50]
     assert traj.status == "stopped_by_callback" and traj.step == 50 and traj.steps[-1] == 49
 
@@ -146,7 +148,9 @@ def test_callback_exceptions_propagate_with_traceback():
         raise ZeroDivisionError("from the callback")
 
     with pytest.raises(ZeroDivisionError, match="from the callback") as excinfo:
-        eosfast.run(Quadratic(np.ones(2)), eosfast.GD(0.1), np.ones(2), 100, callback=failing_callback)
+        eosfast.run(
+            Quadratic(np.ones(2)), eosfast.GD(0.1), np.ones(2), 100, callback=failing_callback
+        )
     assert any(entry.name == "failing_callback" for entry in excinfo.traceback)
 
 
@@ -159,7 +163,11 @@ def test_progress_is_rate_limited():
         return float(x @ x), 2 * x
 
     traj = eosfast.run(
-        Callback(slow, 2), eosfast.GD(0.1), np.ones(2), 8000, record_every=1000,
+        Callback(slow, 2),
+        eosfast.GD(0.1),
+        np.ones(2),
+        8000,
+        record_every=1000,
         progress=lambda *a: calls.append((time.monotonic(), *a)),
     )
     elapsed = time.monotonic() - start
@@ -246,7 +254,11 @@ def test_threads_give_bitwise_identical_trajectories(rng):
 
     def make():
         a = eosfast.run(
-            dense, eosfast.GD(0.21, momentum=0.5), x_dense, 12, sharpness_every=4,
+            dense,
+            eosfast.GD(0.21, momentum=0.5),
+            x_dense,
+            12,
+            sharpness_every=4,
             tracker=eosfast.SharpnessTracker(k=2, tol=1e-8),
         )
         b = eosfast.run(diag, eosfast.NormalizedGD(0.5), x_diag, 12, sharpness_every=6)

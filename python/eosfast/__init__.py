@@ -7,9 +7,9 @@ manifold flows of Arora, Li & Panigrahi (2022).
 
 from . import (
     _core,  # noqa: F401  (selects the kernel variant first)
+    io,
     problems,
 )
-from . import io
 from ._gradient_flow import FlowResult, gradient_flow
 from ._info import info
 from ._threads import (
@@ -30,25 +30,25 @@ _from_environment()
 _register_with_threadpoolctl()
 
 __all__ = [
-    "GD",
-    "FlowResult",
-    "NormalizedGD",
-    "PowerLossGD",
-    "RunInfo",
-    "Schedule",
-    "SqrtGD",
-    "Trajectory",
-    "gradient_flow",
-    "io",
-    "resume",
-    "run",
-    "HessianOperator",
-    "NumericalError",
-    "Operator",
     "__version__",
     "as_operator",
+    "FlowResult",
+    "GD",
     "get_num_threads",
+    "gradient_flow",
+    "HessianOperator",
     "info",
+    "io",
+    "NormalizedGD",
+    "NumericalError",
+    "Operator",
+    "PowerLossGD",
     "problems",
+    "resume",
+    "run",
+    "RunInfo",
+    "Schedule",
     "set_num_threads",
+    "SqrtGD",
+    "Trajectory",
 ]

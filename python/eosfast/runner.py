@@ -262,7 +262,11 @@ class _Session:
                     last_progress = now
                     loss, _, sharpness = core.last
                     self.progress(t, loss, sharpness)
-                if self.callback is not None and t % self.callback_every == 0 and t != last_callback:
+                if (
+                    self.callback is not None
+                    and t % self.callback_every == 0
+                    and t != last_callback
+                ):
                     last_callback = t
                     if self.callback(RunInfo(self)):
                         status = "stopped_by_callback"
@@ -467,4 +471,3 @@ def resume(
         session.store.close()
         return session.trajectory(state["status"])
     return session.drive()
-

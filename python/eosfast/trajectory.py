@@ -48,7 +48,9 @@ class Trajectory:
     (the first measured step with sharpness >= threshold, or None) and ``metadata``.
     """
 
-    def __init__(self, scalars, sharpness, iterates, width, x_final, step, status, eos_onset, metadata):
+    def __init__(
+        self, scalars, sharpness, iterates, width, x_final, step, status, eos_onset, metadata
+    ):
         self._scalars = scalars
         self._sharpness = sharpness
         self._iterates = iterates

@@ -116,7 +116,8 @@ void init_optimizers(py::module_& m)
         .def("can_step", &Optimizer::can_step, py::arg("loss"), py::arg("grad_norm"));
 
     py::class_<GD, Optimizer, std::shared_ptr<GD>>(m, "GD", py::module_local())
-        .def(py::init<Schedule, double, bool>(), py::arg("schedule"), py::arg("momentum"), py::arg("nesterov"))
+        .def(py::init<Schedule, double, bool>(), py::arg("schedule"), py::arg("momentum"),
+             py::arg("nesterov"))
         .def_property_readonly("momentum", &GD::momentum)
         .def_property_readonly("nesterov", &GD::nesterov);
     py::class_<NormalizedGD, Optimizer, std::shared_ptr<NormalizedGD>>(m, "NormalizedGD", py::module_local())
@@ -132,8 +133,8 @@ void init_optimizers(py::module_& m)
 void init_runner(py::module_& m)
 {
     py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", py::module_local())
-        .def(py::init([](std::shared_ptr<Problem> problem, const Optimizer& optimizer, ConstVecRef x0, Index steps,
-                         Index record_every, Index sharpness_every, Index save_iterates_every,
+        .def(py::init([](std::shared_ptr<Problem> problem, const Optimizer& optimizer, ConstVecRef x0,
+                         Index steps, Index record_every, Index sharpness_every, Index save_iterates_every,
                          double diverge_factor, Index buffer_rows, SharpnessTracker* tracker) {
                  RunConfig cfg;
                  cfg.steps = steps;
@@ -144,9 +145,10 @@ void init_runner(py::module_& m)
                  cfg.buffer_rows = buffer_rows;
                  return std::make_shared<Runner>(std::move(problem), optimizer.clone(), x0, cfg, tracker);
              }),
-             py::arg("problem"), py::arg("optimizer"), py::arg("x0"), py::arg("steps"), py::arg("record_every"),
-             py::arg("sharpness_every"), py::arg("save_iterates_every"), py::arg("diverge_factor"),
-             py::arg("buffer_rows"), py::arg("tracker").none(true), py::keep_alive<1, 11>())
+             py::arg("problem"), py::arg("optimizer"), py::arg("x0"), py::arg("steps"),
+             py::arg("record_every"), py::arg("sharpness_every"), py::arg("save_iterates_every"),
+             py::arg("diverge_factor"), py::arg("buffer_rows"), py::arg("tracker").none(true),
+             py::keep_alive<1, 11>())
         .def("advance", &advance, py::arg("max_steps"), py::arg("max_seconds"))
         .def("take_records",
              [](Runner& r) {
@@ -173,9 +175,9 @@ void init_gradient_flow(py::module_& m)
 {
     m.def(
         "gradient_flow",
-        [](const Problem& problem, ConstVecRef x0, double t_end, const Vector& times, double rtol, double atol,
-           double gtol, Index max_steps, double first_step, double max_step, bool dense_output, bool endgame,
-           Index newton_max_iter, Index cg_max_iter) {
+        [](const Problem& problem, ConstVecRef x0, double t_end, const Vector& times, double rtol,
+           double atol, double gtol, Index max_steps, double first_step, double max_step, bool dense_output,
+           bool endgame, Index newton_max_iter, Index cg_max_iter) {
             FlowOptions o;
             o.rtol = rtol;
             o.atol = atol;
@@ -205,9 +207,9 @@ void init_gradient_flow(py::module_& m)
             d["states"] = std::move(r.states);
             return d;
         },
-        py::arg("problem"), py::arg("x0"), py::arg("t_end"), py::arg("times"), py::arg("rtol"), py::arg("atol"),
-        py::arg("gtol"), py::arg("max_steps"), py::arg("first_step"), py::arg("max_step"), py::arg("dense_output"),
-        py::arg("endgame"), py::arg("newton_max_iter"), py::arg("cg_max_iter"));
+        py::arg("problem"), py::arg("x0"), py::arg("t_end"), py::arg("times"), py::arg("rtol"),
+        py::arg("atol"), py::arg("gtol"), py::arg("max_steps"), py::arg("first_step"), py::arg("max_step"),
+        py::arg("dense_output"), py::arg("endgame"), py::arg("newton_max_iter"), py::arg("cg_max_iter"));
 }
 
 }  // namespace

@@ -40,16 +40,16 @@ struct FlowOptions {
 };
 
 struct FlowResult {
-    Vector x;       // final state
-    double t = 0.0; // integration time reached (the end game adds no time: its limit is t = inf)
+    Vector x;        // final state
+    double t = 0.0;  // integration time reached (the end game adds no time: its limit is t = inf)
     double loss = 0.0;
     double grad_norm = 0.0;
     bool converged = false;  // reached t_end, or |grad L| <= gtol
     std::string status;      // completed, converged, max_steps, step_size_underflow, diverged
     Index steps = 0, rejected = 0, grad_evals = 0, hvps = 0, newton_steps = 0;
-    bool stiff = false;   // the stiffness test fired
-    Vector times;         // the requested times ...
-    Matrix states;        // ... and the states there, (dim, times)
+    bool stiff = false;  // the stiffness test fired
+    Vector times;        // the requested times ...
+    Matrix states;       // ... and the states there, (dim, times)
 };
 
 namespace detail {

@@ -181,7 +181,8 @@ public:
     bool can_step(double loss, double) const override { return loss > m_loss_min; }
     void step(double lr, const PointInfo& at, ConstVecRef g, VecRef x, VecRef delta) override
     {
-        detail::scaled_step(-effective_lr(lr, at.loss, at.grad_norm), g.data(), x.data(), delta.data(), g.size());
+        detail::scaled_step(-effective_lr(lr, at.loss, at.grad_norm), g.data(), x.data(), delta.data(),
+                            g.size());
     }
     double effective_lr(double lr, double loss, double) const override
     {

@@ -33,7 +33,9 @@ struct SharpnessColumns {
 class RecordBuffer {
 public:
     RecordBuffer(Index cols, Index capacity)
-        : m_cols(cols), m_capacity(std::max<Index>(capacity, 4)), m_data(static_cast<size_t>(m_cols * m_capacity))
+        : m_cols(cols),
+          m_capacity(std::max<Index>(capacity, 4)),
+          m_data(static_cast<size_t>(m_cols * m_capacity))
     {
     }
     Index cols() const { return m_cols; }

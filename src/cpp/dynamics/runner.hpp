@@ -164,7 +164,8 @@ public:
     void restore(const RunnerState& s)
     {
         require(s.x.size() == m_n, "the saved iterate has the wrong length");
-        require(s.pending.size() == 0 || s.pending.size() == m_sharpness.cols(), "the saved pending row is malformed");
+        require(s.pending.size() == 0 || s.pending.size() == m_sharpness.cols(),
+                "the saved pending row is malformed");
         m_opt->set_state(s.optimizer_state);
         m_s = s;
         m_phase.reset(s.step, m_cfg);
@@ -209,7 +210,8 @@ private:
         const double loss = m_problem->loss_and_grad(m_s.x, m_g);
         const double loss0 = std::isnan(m_s.loss0) ? loss : m_s.loss0;
         const bool finite = std::isfinite(loss);
-        const bool diverged = !finite || (loss0 != 0.0 && std::abs(loss) > m_cfg.diverge_factor * std::abs(loss0));
+        const bool diverged =
+            !finite || (loss0 != 0.0 && std::abs(loss) > m_cfg.diverge_factor * std::abs(loss0));
         // |g| only where something uses it (plain GD between records needs none).
         const bool need_norm = m_opt->needs_grad_norm() || m_phase.record == 0 || m_phase.sharpness == 0 ||
                                m_s.pending.size() > 0 || final_point || diverged;
@@ -268,7 +270,8 @@ private:
         }
     }
 
-    void record_sharpness(Index t, const PointInfo& here, Index kk, Index matvecs, bool stepped, double step_norm)
+    void record_sharpness(Index t, const PointInfo& here, Index kk, Index matvecs, bool stepped,
+                          double step_norm)
     {
         // Overlaps with the tracker's eigenvectors, whose signs it aligns with
         // its previous measurement: the step's overlap then flips sign with the
@@ -289,8 +292,10 @@ private:
         for (Index j = 0; j < kk; ++j) {
             m_tmp = m_V.col(j);
             row[base + j] = m_lambda[j];
-            if (stepped && step_norm > 0.0) row[base + m_width + j] = detail::run_dot(m_tmp, m_delta) / step_norm;
-            if (here.grad_norm > 0.0) row[base + 2 * m_width + j] = detail::run_dot(m_tmp, m_g) / here.grad_norm;
+            if (stepped && step_norm > 0.0)
+                row[base + m_width + j] = detail::run_dot(m_tmp, m_delta) / step_norm;
+            if (here.grad_norm > 0.0)
+                row[base + 2 * m_width + j] = detail::run_dot(m_tmp, m_g) / here.grad_norm;
         }
         m_s.pending_point = Eigen::Vector3d(here.loss, here.grad_norm, here.lr);
         if (!stepped) push_pending();  // no step t + 1 to wait for

@@ -70,11 +70,12 @@ public:
             case Kind::constant:
                 return m_lr;
             case Kind::linear_warmup:
-                return t < m_warmup ? m_lr * static_cast<double>(t + 1) / static_cast<double>(m_warmup) : m_lr;
+                return t < m_warmup ? m_lr * static_cast<double>(t + 1) / static_cast<double>(m_warmup)
+                                    : m_lr;
             case Kind::cosine: {
                 if (t < m_warmup) return m_lr * static_cast<double>(t + 1) / static_cast<double>(m_warmup);
-                const double s = std::min(1.0, static_cast<double>(t - m_warmup) /
-                                                   static_cast<double>(m_total - m_warmup));
+                const double s = std::min(
+                    1.0, static_cast<double>(t - m_warmup) / static_cast<double>(m_total - m_warmup));
                 return m_lr_min + (m_lr - m_lr_min) * 0.5 * (1.0 + std::cos(kPi * s));
             }
             case Kind::array:
