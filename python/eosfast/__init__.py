@@ -7,8 +7,10 @@ manifold flows of Arora, Li & Panigrahi (2022).
 
 from . import (
     _core,  # noqa: F401  (selects the kernel variant first)
+    io,
     problems,
 )
+from ._gradient_flow import FlowResult, gradient_flow
 from ._info import info
 from ._threads import (
     _from_environment,
@@ -18,6 +20,8 @@ from ._threads import (
 )
 from ._version import __version__
 from .operators import HessianOperator, Operator, as_operator
+from .optimizers import GD, NormalizedGD, PowerLossGD, Schedule, SqrtGD
+from .runner import RunInfo, resume, run
 from .spectrum import (
     EigenResult,
     PowerResult,
@@ -31,31 +35,46 @@ from .spectrum import (
     sharpness,
     spectral_density,
 )
+from .trajectory import Trajectory
 
 NumericalError = _core.NumericalError
 
 _from_environment()
 _register_with_threadpoolctl()
 
-__all__ = [
-    "EigenResult",
-    "HessianOperator",
-    "NumericalError",
-    "Operator",
-    "PowerResult",
-    "SharpnessTracker",
-    "SpectralDensity",
-    "TraceEstimate",
-    "__version__",
-    "as_operator",
-    "eigsh",
-    "get_num_threads",
-    "hutchinson",
-    "hutchpp",
-    "info",
-    "power_iteration",
-    "problems",
-    "set_num_threads",
-    "sharpness",
-    "spectral_density",
-]
+__all__ = sorted(
+    [
+        "EigenResult",
+        "FlowResult",
+        "GD",
+        "HessianOperator",
+        "NormalizedGD",
+        "NumericalError",
+        "Operator",
+        "PowerLossGD",
+        "PowerResult",
+        "RunInfo",
+        "Schedule",
+        "SharpnessTracker",
+        "SpectralDensity",
+        "SqrtGD",
+        "TraceEstimate",
+        "Trajectory",
+        "__version__",
+        "as_operator",
+        "eigsh",
+        "get_num_threads",
+        "gradient_flow",
+        "hutchinson",
+        "hutchpp",
+        "info",
+        "io",
+        "power_iteration",
+        "problems",
+        "resume",
+        "run",
+        "set_num_threads",
+        "sharpness",
+        "spectral_density",
+    ]
+)

@@ -32,6 +32,10 @@ template <class Body>
 void parallel_for(Index n_chunks, Body&& body)
 {
     if (n_chunks <= 0) return;
+    if (n_chunks == 1) {  // no thread-count query (a system call) for one chunk
+        body(Index(0));
+        return;
+    }
     const int threads = static_cast<int>(std::min<Index>(num_threads(), n_chunks));
     if (threads <= 1) {
         for (Index c = 0; c < n_chunks; ++c) body(c);
@@ -59,6 +63,7 @@ void parallel_for(Index n_chunks, Body&& body)
 template <class Partial>
 double ordered_sum(Index n_chunks, Partial&& partial)
 {
+    if (n_chunks == 1) return 0.0 + partial(Index(0));  // the loop below, without its allocation
     std::vector<double> parts(static_cast<size_t>(std::max<Index>(n_chunks, 0)));
     parallel_for(n_chunks, [&](Index c) { parts[static_cast<size_t>(c)] = partial(c); });
     double total = 0.0;

@@ -42,8 +42,9 @@ public:
 
     void check_dim(ConstVecRef x, const char* what = "x") const
     {
-        require(x.size() == dim(), std::string(what) + " has length " + std::to_string(x.size()) +
-                                       ", expected dim = " + std::to_string(dim()));
+        if (x.size() == dim()) return;  // the message is only built on failure
+        require(false, std::string(what) + " has length " + std::to_string(x.size()) +
+                           ", expected dim = " + std::to_string(dim()));
     }
 };
 

@@ -42,10 +42,9 @@ public:
     double loss_and_grad(ConstVecRef x, VecRef g) const override
     {
         check_dim(x);
-        Vector Ax(dim());
-        apply_A(x, Ax);
-        const double value = 0.5 * dot(x, Ax) - dot(m_b, x);
-        g = Ax - m_b;
+        apply_A(x, g);  // g = A x first (no temporary: this runs once per GD step)
+        const double value = 0.5 * dot(x, g) - dot(m_b, x);
+        g -= m_b;
         return value;
     }
 

@@ -1,0 +1,166 @@
+"""Files of eosfast runs: atomic checkpoints and streamed record arrays (numpy only).
+
+Checkpoints are ``.npz`` archives of a nested dict (keys joined by ``/``), written
+to a temporary file in the same folder, flushed to disk and then renamed over
+the target with ``os.replace``, so a checkpoint on disk is always complete,
+even if the process is killed while writing.
+
+Streamed records are ordinary ``.npy`` files of shape (rows, cols) and dtype
+float64 that grow by appending raw rows: the header is written with a fixed
+length of 256 bytes and rewritten with the current row count at each
+:meth:`NpyAppender.flush`, so ``numpy.load`` reads a consistent file after every
+flush (rows appended after the last flush are not yet part of it), and memory
+stays bounded however long the run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+_HEADER_BYTES = 256
+_MAGIC = b"\x93NUMPY\x01\x00"
+
+
+def _npy_header(rows: int, cols: int) -> bytes:
+    text = f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}"
+    pad = _HEADER_BYTES - len(_MAGIC) - 2 - len(text) - 1
+    if pad < 0:  # pragma: no cover - needs more than 10^200 rows
+        raise ValueError("shape too large for the fixed .npy header")
+    body = (text + " " * pad + "\n").encode("latin1")
+    return _MAGIC + len(body).to_bytes(2, "little") + body
+
+
+class NpyAppender:
+    """Appends float64 rows to a ``.npy`` file of shape (rows, cols).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    cols : int
+    rows : int, optional
+        Open an existing file written by an appender and keep only its first
+        ``rows`` rows (the state of a checkpoint); None starts a new file.
+    """
+
+    def __init__(self, path, cols: int, rows: int | None = None):
+        self.path = os.fspath(path)
+        self.cols = int(cols)
+        if rows is None:
+            self._file = open(self.path, "w+b")  # noqa: SIM115 - kept open while appending
+            self.rows = 0
+            self._file.write(_npy_header(0, self.cols))
+        else:
+            self._file = open(self.path, "r+b")  # noqa: SIM115
+            header = self._file.read(_HEADER_BYTES)
+            if len(header) != _HEADER_BYTES or not header.startswith(_MAGIC):
+                raise ValueError(f"{self.path} is not a streamed eosfast record file")
+            self.rows = int(rows)
+            self._file.truncate(_HEADER_BYTES + 8 * self.cols * self.rows)
+            self._file.seek(0, os.SEEK_END)
+        self.flush()
+
+    def append(self, block: np.ndarray) -> None:
+        """Append rows of shape (n, cols)."""
+        block = np.ascontiguousarray(block, dtype="<f8")
+        if block.ndim != 2 or block.shape[1] != self.cols:
+            raise ValueError(f"rows of shape {block.shape} do not fit {self.cols} columns")
+        self._file.write(block.tobytes())
+        self.rows += block.shape[0]
+
+    def flush(self) -> None:
+        """Rewrite the header with the current row count and push the file to disk."""
+        self._file.seek(0)
+        self._file.write(_npy_header(self.rows, self.cols))
+        self._file.seek(0, os.SEEK_END)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+    def __enter__(self) -> NpyAppender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def load(self) -> np.ndarray:
+        """The rows so far as a read-only memory map (flushes first)."""
+        self.flush()
+        if self.rows == 0:
+            return np.empty((0, self.cols))
+        return np.load(self.path, mmap_mode="r")
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if "/" in key:
+            raise ValueError(f"checkpoint keys must not contain '/': {key!r}")
+        name = prefix + key
+        if isinstance(value, dict):
+            flat[name + "/"] = np.array(True)  # marks (possibly empty) dicts
+            flat.update(_flatten(value, name + "/"))
+        elif value is None:
+            flat[name + "?none"] = np.array(True)
+        else:
+            flat[name] = np.asarray(value)
+    return flat
+
+
+def _unflatten(flat) -> dict:
+    tree: dict = {}
+    for name in flat:
+        if name.endswith("/"):
+            parts, value = name[:-1].split("/"), {}
+        elif name.endswith("?none"):
+            parts, value = name[: -len("?none")].split("/"), None
+        else:
+            parts, value = name.split("/"), flat[name]
+            if value.ndim == 0:
+                value = value.item()
+        node = tree
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        if isinstance(value, dict):
+            node.setdefault(parts[-1], {})
+        else:
+            node[parts[-1]] = value
+    return tree
+
+
+def save_checkpoint(path, state: dict) -> None:
+    """Write a nested dict of arrays and scalars atomically to ``path`` (.npz).
+
+    Values may be numpy arrays, numbers, bools, strings, None or nested dicts.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **_flatten(state))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    try:  # make the rename itself durable
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` back into a nested dict."""
+    with np.load(os.fspath(path), allow_pickle=False) as data:
+        return _unflatten({name: data[name] for name in data.files})

@@ -1,0 +1,473 @@
+"""The trajectory runner: :func:`run` and :func:`resume`.
+
+The loop runs in C++ with the GIL released and hands control back to Python
+only every ``callback_every`` / ``checkpoint_every`` steps, when a record
+buffer is full, or every ~0.2 s when a ``progress`` callable is given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from . import _core
+from ._validation import as_positive_int, as_vector
+from ._version import __version__
+from .io import NpyAppender, load_checkpoint, save_checkpoint
+from .optimizers import Optimizer, optimizer_from_config
+from .problems import Problem
+from .trajectory import SCALAR_COLUMNS, SHARPNESS_COLUMNS, Trajectory
+
+_KINDS = ("scalars", "sharpness", "iterates")
+_BUFFER_ROWS = 4096
+_PROGRESS_SECONDS = 0.2
+_FORMAT = "eosfast-checkpoint-1"
+
+
+class RunInfo:
+    """What a callback sees after ``step`` steps.
+
+    Attributes
+    ----------
+    step : int
+        Steps taken; ``x`` is x_step.
+    x : ndarray (dim,)
+        A copy of the current iterate.
+    last_loss, last_grad_norm : float
+        L and |grad L| at the last evaluated iterate x_{step-1}.
+    last_sharpness : float
+        The latest measured lambda_1 (NaN before the first measurement).
+    """
+
+    def __init__(self, session):
+        self._session = session
+        self.step = session.core.step
+        self.x = np.array(session.core.x)
+        self.last_loss, self.last_grad_norm, self.last_sharpness = session.core.last
+
+    @property
+    def problem(self):
+        return self._session.problem
+
+    def trajectory(self) -> Trajectory:
+        """The records so far as a :class:`Trajectory` (status "running")."""
+        return self._session.trajectory("running")
+
+
+class _MemoryStore:
+    """Records in preallocated numpy arrays (grown by doubling if ever needed)."""
+
+    def __init__(self, widths: dict, capacities: dict, saved: dict | None = None):
+        self._data = {k: np.empty((max(capacities[k], 1), widths[k])) for k in _KINDS}
+        self._rows = dict.fromkeys(_KINDS, 0)
+        if saved is not None:
+            for k in _KINDS:
+                self.append_one(k, np.asarray(saved[k]).reshape(-1, widths[k]))
+
+    def append_one(self, kind: str, block: np.ndarray) -> None:
+        n, rows = block.shape[0], self._rows[kind]
+        data = self._data[kind]
+        if rows + n > data.shape[0]:
+            grown = np.empty((max(2 * data.shape[0], rows + n), data.shape[1]))
+            grown[:rows] = data[:rows]
+            self._data[kind] = data = grown
+        data[rows : rows + n] = block
+        self._rows[kind] = rows + n
+
+    def append(self, records: dict) -> None:
+        for k in _KINDS:
+            if records[k].shape[0]:
+                self.append_one(k, records[k])
+
+    def arrays(self) -> dict:
+        return {k: self._data[k][: self._rows[k]] for k in _KINDS}
+
+    def payload(self) -> dict:
+        return {"mode": "memory", **{k: self._data[k][: self._rows[k]] for k in _KINDS}}
+
+    def close(self) -> None:
+        pass
+
+
+class _StreamStore:
+    """Records appended to ``<folder>/<kind>.npy`` (see :class:`eosfast.io.NpyAppender`)."""
+
+    def __init__(self, folder, widths: dict, counts: dict | None = None):
+        self.folder = os.path.abspath(os.fspath(folder))
+        os.makedirs(self.folder, exist_ok=True)
+        self._files = {
+            k: NpyAppender(
+                os.path.join(self.folder, f"{k}.npy"),
+                widths[k],
+                None if counts is None else int(counts[k]),
+            )
+            for k in _KINDS
+        }
+
+    def append(self, records: dict) -> None:
+        for k in _KINDS:
+            if records[k].shape[0]:
+                self._files[k].append(records[k])
+
+    def arrays(self) -> dict:
+        return {k: f.load() for k, f in self._files.items()}
+
+    def payload(self) -> dict:
+        for f in self._files.values():
+            f.flush()
+        return {
+            "mode": "stream",
+            "folder": self.folder,
+            "counts": {k: f.rows for k, f in self._files.items()},
+        }
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+
+
+def _widths(dim: int, width: int) -> dict:
+    return {
+        "scalars": len(SCALAR_COLUMNS),
+        "sharpness": len(SHARPNESS_COLUMNS) + 3 * width,
+        "iterates": 1 + dim,
+    }
+
+
+def _capacities(cfg: dict) -> dict:
+    steps = cfg["steps"]
+
+    def count(every):
+        return steps // every + 2 if every else 0
+
+    return {
+        "scalars": count(cfg["record_every"]),
+        "sharpness": count(cfg["sharpness_every"]),
+        "iterates": count(cfg["save_iterates_every"]),
+    }
+
+
+class _Session:
+    """One run in progress: the C++ runner, its records and the hand-back schedule."""
+
+    def __init__(self, problem, optimizer, tracker, cfg, x, callbacks):
+        self.problem, self.optimizer, self.tracker, self.cfg = problem, optimizer, tracker, cfg
+        self.core = _core.Runner(
+            problem._core,
+            optimizer._core,
+            x,
+            cfg["steps"],
+            cfg["record_every"],
+            cfg["sharpness_every"],
+            cfg["save_iterates_every"],
+            cfg["diverge_factor"],
+            _BUFFER_ROWS,
+            None if tracker is None else tracker._core,
+        )
+        self.widths = _widths(problem.dim, self.core.width)
+        self.store = None
+        (
+            self.callback,
+            self.callback_every,
+            self.checkpoint,
+            self.checkpoint_every,
+            self.progress,
+        ) = callbacks
+        self.wall_time = 0.0
+
+    def metadata(self) -> dict:
+        from . import get_num_threads
+
+        tracker = None
+        if self.tracker is not None:
+            core = self.tracker._core
+            tracker = {
+                "k": core.k,
+                "tol": core.tol,
+                "grow_above": None if math.isnan(core.grow_above) else core.grow_above,
+                "max_k": core.max_k,
+                "seed": int(core.seed),
+            }
+        return {
+            "problem": self.problem._core.name,
+            "dim": self.problem.dim,
+            "optimizer": self.optimizer.config(),
+            "tracker": tracker,
+            "seed": None if tracker is None else tracker["seed"],
+            "version": __version__,
+            "variant": _core.variant,
+            "num_threads": get_num_threads(),
+            **{k: self.cfg[k] for k in ("steps", "record_every", "sharpness_every")},
+            "save_iterates_every": self.cfg["save_iterates_every"],
+            "diverge_factor": self.cfg["diverge_factor"],
+            "hvps": self.core.state()["hvps"],
+            "wall_time": self.wall_time,
+        }
+
+    def trajectory(self, status: str) -> Trajectory:
+        arrays = self.store.arrays()
+        state = self.core.state()
+        return Trajectory(
+            arrays["scalars"],
+            arrays["sharpness"],
+            arrays["iterates"],
+            self.core.width,
+            np.array(state["x"]),
+            state["step"],
+            status,
+            state["eos_onset"],
+            self.metadata(),
+        )
+
+    def save(self, path, status: str) -> None:
+        save_checkpoint(
+            path,
+            {
+                "format": _FORMAT,
+                "status": status,
+                "config": self.cfg,
+                "problem": {"name": self.problem._core.name, "dim": self.problem.dim},
+                "optimizer": self.optimizer.config(),
+                "runner": self.core.state(),
+                "tracker": None if self.tracker is None else self.tracker.state(),
+                "records": self.store.payload(),
+                "wall_time": self.wall_time,
+            },
+        )
+
+    def drive(self) -> Trajectory:
+        core, status = self.core, self.core.status
+        start = last_progress = time.monotonic()
+        begin = core.step
+        last_callback = last_checkpoint = begin
+        try:
+            while status == "running":
+                t = core.step
+                target = self.cfg["steps"]
+                if self.callback is not None:
+                    target = min(target, (t // self.callback_every + 1) * self.callback_every)
+                if self.checkpoint is not None:
+                    target = min(target, (t // self.checkpoint_every + 1) * self.checkpoint_every)
+                budget = _PROGRESS_SECONDS if self.progress is not None else math.inf
+                status = core.advance(max(target - t, 0), budget)
+                self.store.append(core.take_records())
+                if status != "running":
+                    break
+                t = core.step
+                now = time.monotonic()
+                if self.progress is not None and now - last_progress >= _PROGRESS_SECONDS:
+                    last_progress = now
+                    loss, _, sharpness = core.last
+                    self.progress(t, loss, sharpness)
+                if (
+                    self.callback is not None
+                    and t % self.callback_every == 0
+                    and t != last_callback
+                ):
+                    last_callback = t
+                    if self.callback(RunInfo(self)):
+                        status = "stopped_by_callback"
+                        break
+                if self.checkpoint is not None and t % self.checkpoint_every == 0:
+                    if t != last_checkpoint:
+                        last_checkpoint = t
+                        self.wall_time += time.monotonic() - start
+                        start = time.monotonic()
+                        self.save(self.checkpoint, "running")
+        except KeyboardInterrupt:
+            self.store.append(core.take_records())
+            status = "interrupted"
+        self.wall_time += time.monotonic() - start
+        if self.checkpoint is not None and status != "interrupted":
+            self.save(self.checkpoint, status)
+        if self.progress is not None:
+            loss, _, sharpness = core.last
+            self.progress(core.step, loss, sharpness)
+        traj = self.trajectory(status)
+        self.store.close()
+        return traj
+
+
+def _check_callbacks(callback, callback_every, checkpoint, checkpoint_every, progress, cfg):
+    for name, fn in (("callback", callback), ("progress", progress)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+    if callback_every is None:
+        callback_every = cfg["record_every"]
+    if checkpoint_every is None:
+        checkpoint_every = cfg.get("checkpoint_every") or max(1, cfg["steps"] // 10)
+    callback_every = as_positive_int(callback_every, "callback_every")
+    checkpoint_every = as_positive_int(checkpoint_every, "checkpoint_every")
+    if checkpoint is not None:
+        checkpoint = os.fspath(checkpoint)
+    return callback, callback_every, checkpoint, checkpoint_every, progress
+
+
+def run(
+    problem,
+    optimizer,
+    x0,
+    steps: int,
+    *,
+    sharpness_every: int = 0,
+    tracker=None,
+    record_every: int = 1,
+    callback=None,
+    callback_every: int | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    diverge_factor: float = 1e6,
+    progress=None,
+    save_iterates_every: int = 0,
+    stream=None,
+) -> Trajectory:
+    """Run an optimizer on a problem for ``steps`` steps, recording as it goes.
+
+    Parameters
+    ----------
+    problem : eosfast.problems.Problem
+    optimizer : eosfast.GD, NormalizedGD, SqrtGD or PowerLossGD
+        Used as a configuration: the run gets its own copy (with fresh momentum).
+    x0 : ndarray (dim,)
+    steps : int
+        The run ends at x_steps (after a closing evaluation of L there).
+    sharpness_every : int
+        Measure the top eigenvalues of grad^2 L every this many steps (0: never).
+    tracker : eosfast.SharpnessTracker, optional
+        Default ``SharpnessTracker(k=1, tol=1e-6)``; its warm starts carry over
+        between measurements and it is updated in place.
+    record_every : int
+        Record loss, gradient norm, step length, lr, effective lr and objective
+        every this many steps (and always at the last step).
+    callback : callable, optional
+        ``callback(info: RunInfo)`` every ``callback_every`` steps (default
+        ``record_every``); returning True stops the run (status
+        "stopped_by_callback"). Exceptions propagate with their traceback.
+    checkpoint : str or PathLike, optional
+        Write the full state there (atomically) every ``checkpoint_every`` steps
+        (default ``steps // 10``) and when the run ends; continue with
+        :func:`eosfast.resume`. An interrupted run keeps its last checkpoint.
+    diverge_factor : float
+        Stop with status "diverged" when L is not finite or |L| exceeds
+        ``diverge_factor * |L(x0)|`` (``inf``: only non-finite losses stop).
+    progress : callable, optional
+        ``progress(step, loss, sharpness)`` about every 0.2 s and at the end
+        (``loss`` and ``sharpness`` are the latest evaluated / measured values).
+    save_iterates_every : int
+        Save x_t every this many steps and at the last step (0: never).
+    stream : str or PathLike, optional
+        A folder: records go to ``scalars.npy``, ``sharpness.npy`` and
+        ``iterates.npy`` there, appended as the run goes (bounded memory), and the
+        returned trajectory memory-maps them.
+
+    Returns
+    -------
+    Trajectory
+        Status "completed", "converged" (NormalizedGD at a zero gradient,
+        SqrtGD / PowerLossGD at L <= loss_min), "diverged", "interrupted"
+        (Ctrl-C: the records up to the last completed step) or
+        "stopped_by_callback".
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an eosfast optimizer, got {type(optimizer).__name__}")
+    x0 = as_vector(x0, problem.dim, "x0")
+    diverge_factor = float(diverge_factor)
+    if math.isnan(diverge_factor) or diverge_factor <= 1.0:
+        raise ValueError(f"diverge_factor must be > 1, got {diverge_factor}")
+    cfg = {
+        "steps": as_positive_int(steps, "steps", minimum=0),
+        "record_every": as_positive_int(record_every, "record_every"),
+        "sharpness_every": as_positive_int(sharpness_every, "sharpness_every", minimum=0),
+        "save_iterates_every": as_positive_int(save_iterates_every, "save_iterates_every", 0),
+        "diverge_factor": diverge_factor,
+    }
+    callbacks = _check_callbacks(
+        callback, callback_every, checkpoint, checkpoint_every, progress, cfg
+    )
+    cfg["checkpoint_every"] = callbacks[3]
+    if cfg["sharpness_every"] > 0 and tracker is None:
+        from . import SharpnessTracker
+
+        tracker = SharpnessTracker(k=1, tol=1e-6)
+    if cfg["sharpness_every"] == 0:
+        tracker = None
+    session = _Session(problem, optimizer, tracker, cfg, x0, callbacks)
+    if stream is None:
+        session.store = _MemoryStore(session.widths, _capacities(cfg))
+    else:
+        session.store = _StreamStore(stream, session.widths)
+    return session.drive()
+
+
+def resume(
+    path,
+    problem,
+    *,
+    callback=None,
+    callback_every: int | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    progress=None,
+) -> Trajectory:
+    """Continue a run from a checkpoint written by :func:`run`.
+
+    The continued run is bitwise identical to one that was never stopped.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The checkpoint.
+    problem : eosfast.problems.Problem
+        The run's problem (problems are not stored; its name and dim are checked).
+    callback, callback_every, progress
+        As in :func:`run` (callbacks are not stored).
+    checkpoint, checkpoint_every
+        Where and how often to keep checkpointing: default the same file and
+        interval as the original run.
+    """
+    state = load_checkpoint(path)
+    if state.get("format") != _FORMAT:
+        raise ValueError(f"{os.fspath(path)} is not an eosfast checkpoint")
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
+    saved = state["problem"]
+    if saved["dim"] != problem.dim or saved["name"] != problem._core.name:
+        raise ValueError(
+            f"the checkpoint is of a {saved['name']} problem of dim {saved['dim']}, "
+            f"got {problem._core.name} of dim {problem.dim}"
+        )
+    cfg = dict(state["config"])
+    optimizer = optimizer_from_config(state["optimizer"])
+    tracker = None
+    if state["tracker"] is not None:
+        from . import SharpnessTracker
+
+        tracker = SharpnessTracker.from_state(state["tracker"])
+    callbacks = _check_callbacks(
+        callback,
+        callback_every,
+        os.fspath(path) if checkpoint is None else checkpoint,
+        checkpoint_every,
+        progress,
+        cfg,
+    )
+    cfg["checkpoint_every"] = callbacks[3]
+    runner_state = state["runner"]
+    x = np.asarray(runner_state["x"], dtype=np.float64)
+    session = _Session(problem, optimizer, tracker, cfg, x, callbacks)
+    session.core.restore(runner_state)
+    session.wall_time = float(state.get("wall_time", 0.0))
+    records = state["records"]
+    if records["mode"] == "stream":
+        session.store = _StreamStore(records["folder"], session.widths, records["counts"])
+    else:
+        session.store = _MemoryStore(session.widths, _capacities(cfg), records)
+    if state["status"] in ("completed", "converged", "diverged"):
+        session.store.close()
+        return session.trajectory(state["status"])
+    return session.drive()
