@@ -9,8 +9,8 @@
 // End game (gtol > 0, after the last requested time): once the stiffness test
 // fires (h rho(J) stuck at the stability boundary, which near a minimum with
 // a wide Hessian spectrum makes explicit steps crawl), the remaining flow is
-// finished by damped Newton-CG on grad L(x) = 0. CG from zero gives the
-// minimum-norm step, so components along ker grad^2 L are kept and the result
+// finished by damped Newton on grad L(x) = 0, the steps from MINRES. MINRES from
+// zero gives the minimum-norm step, so components along ker grad^2 L are kept and the result
 // is the limit of the linearised flow, within O(|x - Phi(x)|^2) of Phi(x).
 #pragma once
 
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../core/interrupt.hpp"
+#include "../core/minres.hpp"
 #include "../core/vector_ops.hpp"
 #include "../problems/problem.hpp"
 
@@ -68,27 +69,26 @@ struct FlowEvaluator {
     }
 };
 
-// Minimum-norm-start CG for H d = -g; stops at negative curvature.
-inline Vector newton_cg_direction(const Problem& problem, const Vector& x, const Vector& g, double tol,
-                                  Index max_iter, Index& hvps)
+// The Newton step: H d = -g by MINRES from d = 0. Its residual |g + H d| falls
+// monotonically, so even a partial solve decreases the linear model of |grad L|
+// (CG's residual may grow, and CG breaks down on the tiny negative eigenvalues
+// the Hessian has just off a manifold of minimisers). Starting from zero keeps
+// d in the Krylov space of g: no motion along ker grad^2 L.
+inline Vector newton_direction(const Problem& problem, const Vector& x, const Vector& g, double tol,
+                               Index max_iter, Index& hvps)
 {
     const Index n = x.size();
-    Vector d = Vector::Zero(n), r = -g, p = r;
-    Matrix Hp(n, 1);
-    double rr = squared_norm(r);
-    for (Index it = 0; it < max_iter && std::sqrt(rr) > tol; ++it) {
-        problem.hvp(x, p, Hp);
-        ++hvps;
-        const double curvature = dot(p, Hp.col(0));
-        if (!(curvature > 0.0)) break;  // negative or zero curvature: keep what we have
-        const double alpha = rr / curvature;
-        d += alpha * p;
-        r -= alpha * Hp.col(0);
-        const double rr_new = squared_norm(r);
-        p = r + (rr_new / rr) * p;
-        rr = rr_new;
-        check_interrupt();
-    }
+    Vector d(n);
+    Matrix Hv(n, 1);
+    const Vector rhs = -g;
+    const MinresResult solve = minres(
+        [&](const Vector& v, Vector& out) {
+            problem.hvp(x, v, Hv);
+            out = Hv.col(0);
+            check_interrupt();
+        },
+        rhs, tol, max_iter, d);
+    hvps += solve.iterations;
     return d;
 }
 
@@ -193,7 +193,7 @@ inline FlowResult gradient_flow(const Problem& problem, ConstVecRef x0, double t
             while (gnorm > opt.gtol && res.newton_steps < opt.newton_max_iter && progress) {
                 const Vector g = -k1;
                 const double forcing = std::min(0.5, std::sqrt(gnorm)) * gnorm;
-                const Vector d = detail::newton_cg_direction(problem, x, g, forcing, cg_max, res.hvps);
+                const Vector d = detail::newton_direction(problem, x, g, forcing, cg_max, res.hvps);
                 progress = false;
                 for (double alpha = 1.0; alpha >= 1.0 / 1024; alpha *= 0.5) {
                     xn = x + alpha * d;
