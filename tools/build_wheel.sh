@@ -113,3 +113,5 @@ step_done
 printf '\n== done in %ds: %s and %s in %s\n' $((SECONDS - start)) "$(basename "$wheel")" \
   "$(basename "$sdist")" "$DIST"
 printf '%s\n' "${timings[@]}"
+echo "CPU time (user, system) of this shell, then of its child processes:"
+times
