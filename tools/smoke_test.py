@@ -1,6 +1,6 @@
 """Smoke test of an installed eosfast, run by tools/build_wheel.sh from a folder
-outside the source tree: import, info(), a built-in problem's HVP, a sharpness and
-a short run, each checked against numpy.
+outside the source tree: import, info(), a built-in problem's HVP, a sharpness
+(eosfast.sharpness) and a short run (eosfast.run), each checked against numpy.
 
     python -I smoke_test.py --openmp yes|no
 """
@@ -47,10 +47,10 @@ def check_hvp_and_sharpness(rng):
     problem = eosfast.problems.Quadratic(A, rng.standard_normal(n))
     x, V = rng.standard_normal(n), rng.standard_normal((n, 3))
     assert np.allclose(problem.hvp(x, V), A @ V, rtol=0, atol=1e-12)
-    H = problem.hessian(x).to_dense()
-    sharpness = np.linalg.eigvalsh(H)[-1]
-    assert abs(sharpness - spectrum[-1]) < 1e-10, sharpness
-    print(f"HVP matches A @ V; sharpness {sharpness:.12f} (exact {spectrum[-1]})")
+    dense = np.linalg.eigvalsh(problem.hessian(x).to_dense())[-1]
+    sharpness = eosfast.sharpness(problem, x)
+    assert abs(sharpness - spectrum[-1]) < 1e-8 and abs(dense - spectrum[-1]) < 1e-10
+    print(f"HVP matches A @ V; sharpness {sharpness:.12f} (eigh {dense:.12f}, exact 3)")
     return problem, sharpness
 
 
@@ -73,17 +73,22 @@ def check_threads(rng, expect_openmp):
 
 def check_short_run(problem, sharpness):
     # GD at lr = 1/sharpness (below the threshold 2/sharpness) on a positive-
-    # definite quadratic: the loss falls monotonically towards its minimum.
+    # definite quadratic: the loss falls monotonically towards its minimum, and
+    # the iterates are numpy's own GD loop.
     A, b = problem.A, problem.b
     minimum = -0.5 * b @ np.linalg.solve(A, b)
-    lr, x = 1.0 / sharpness, np.zeros(problem.dim)
-    losses = [problem.loss(x)]
-    for _ in range(200):
-        x = x - lr * problem.grad(x)
-        losses.append(problem.loss(x))
-    assert np.all(np.diff(losses) <= 1e-12 * abs(minimum))
-    assert losses[-1] - minimum < 1e-6 * abs(minimum), (losses[-1], minimum)
-    print(f"200 GD steps: loss {losses[-1]:.10f}, minimum {minimum:.10f}")
+    lr, steps = 1.0 / sharpness, 200
+    traj = eosfast.run(problem, eosfast.GD(lr), np.zeros(problem.dim), steps, sharpness_every=50)
+    x = np.zeros(problem.dim)
+    for _ in range(steps):
+        x = x - lr * (A @ x - b)
+    assert traj.status == "completed" and traj.step == steps, (traj.status, traj.step)
+    assert np.allclose(traj.x_final, x, rtol=1e-10, atol=1e-12)
+    assert np.all(np.diff(traj.loss) <= 1e-12 * abs(minimum))
+    assert traj.loss[-1] - minimum < 1e-6 * abs(minimum), (traj.loss[-1], minimum)
+    assert np.allclose(traj.sharpness, sharpness, rtol=1e-6)
+    assert np.allclose(traj.threshold, 2.0 / lr)
+    print(f"run: {steps} GD steps, loss {traj.loss[-1]:.10f} (minimum {minimum:.10f})")
 
 
 def main():
