@@ -4,6 +4,11 @@
 #include "../core/threads.hpp"
 #include "common.hpp"
 
+#if defined(_MSC_VER) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
+#include <immintrin.h>
+#include <intrin.h>
+#endif
+
 #ifndef EOSFAST_VARIANT
 #define EOSFAST_VARIANT "unknown"
 #endif
@@ -16,6 +21,18 @@ bool cpu_has_avx2_fma()
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    // CPUID leaf 1: FMA (ecx bit 12), OSXSAVE (27), AVX (28); XCR0 bits 1-2: the
+    // OS saves the XMM and YMM registers; leaf 7: AVX2 (ebx bit 5).
+    int regs[4];
+    __cpuid(regs, 0);
+    if (regs[0] < 7) return false;
+    __cpuid(regs, 1);
+    const int ecx = regs[2];
+    if (!(ecx & (1 << 12)) || !(ecx & (1 << 27)) || !(ecx & (1 << 28))) return false;
+    if ((_xgetbv(0) & 0x6) != 0x6) return false;
+    __cpuidex(regs, 7, 0);
+    return (regs[1] & (1 << 5)) != 0;
 #else
     return false;
 #endif

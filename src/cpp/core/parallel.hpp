@@ -28,35 +28,36 @@ struct Chunking {
 // Runs body(c) for c in [0, n_chunks) on up to num_threads() threads.
 // Exceptions thrown by body never escape the OpenMP region: the first one is
 // captured and rethrown on the calling thread after the region ends.
+// Without OpenMP (a build with EOSFAST_OPENMP=OFF, or a compiler without it)
+// the chunks run serially, in order, on the calling thread.
 template <class Body>
 void parallel_for(Index n_chunks, Body&& body)
 {
     if (n_chunks <= 0) return;
-    if (n_chunks == 1) {  // no thread-count query (a system call) for one chunk
-        body(Index(0));
-        return;
-    }
-    const int threads = static_cast<int>(std::min<Index>(num_threads(), n_chunks));
-    if (threads <= 1) {
-        for (Index c = 0; c < n_chunks; ++c) body(c);
-        return;
-    }
-    std::exception_ptr error;
-    std::atomic<bool> failed{false};
+#ifdef _OPENMP
+    // No thread-count query (a system call) for one chunk.
+    const int threads = n_chunks == 1 ? 1 : static_cast<int>(std::min<Index>(num_threads(), n_chunks));
+    if (threads > 1) {
+        std::exception_ptr error;
+        std::atomic<bool> failed{false};
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (Index c = 0; c < n_chunks; ++c) {
-        if (failed.load(std::memory_order_relaxed)) continue;
-        try {
-            body(c);
-        } catch (...) {
+        for (Index c = 0; c < n_chunks; ++c) {
+            if (failed.load(std::memory_order_relaxed)) continue;
+            try {
+                body(c);
+            } catch (...) {
 #pragma omp critical(eosfast_parallel_error)
-            {
-                if (!error) error = std::current_exception();
+                {
+                    if (!error) error = std::current_exception();
+                }
+                failed.store(true, std::memory_order_relaxed);
             }
-            failed.store(true, std::memory_order_relaxed);
         }
+        if (error) std::rethrow_exception(error);
+        return;
     }
-    if (error) std::rethrow_exception(error);
+#endif
+    for (Index c = 0; c < n_chunks; ++c) body(c);
 }
 
 // Sum over chunks of a scalar partial(c), added in chunk order.

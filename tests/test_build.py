@@ -1,0 +1,73 @@
+"""The installed build: one version source, and an OpenMP flag that tells the truth."""
+
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import eosfast
+import eosfast._version
+import pytest
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def test_version_has_one_source():
+    text = Path(eosfast._version.__file__).read_text()
+    assignments = re.findall(r'^__version__\s*=\s*"([^"]+)"\s*$', text, flags=re.MULTILINE)
+    assert len(assignments) == 1, text
+    (version,) = assignments
+    assert eosfast.__version__ == version
+    assert importlib.metadata.version("eosfast") == version
+    assert eosfast.info()["version"] == version
+
+
+def test_pyproject_reads_the_version_file():
+    tomllib = pytest.importorskip("tomllib")
+    if not PYPROJECT.is_file():
+        pytest.skip("no pyproject.toml beside the tests")
+    config = tomllib.loads(PYPROJECT.read_text())
+    assert "version" not in config["project"]
+    assert "version" in config["project"]["dynamic"]
+    metadata = config["tool"]["scikit-build"]["metadata"]["version"]
+    assert metadata["provider"] == "scikit_build_core.metadata.regex"
+    assert metadata["input"] == "python/eosfast/_version.py"
+
+
+_THREADS_PROBE = """
+import os, numpy as np, eosfast
+from eosfast.problems import Quadratic
+n = 200_000  # many chunks of the loss's dot products: a parallel loop on 2 threads
+problem = Quadratic(np.ones(n))
+before = len(os.listdir("/proc/self/task"))
+eosfast.set_num_threads(2)
+problem.loss(np.ones(n))
+after = len(os.listdir("/proc/self/task"))
+print(eosfast.info()["openmp"], eosfast.info()["hardware_threads"], after - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.parametrize("variant", ["generic", "avx2"])
+def test_info_openmp_matches_the_threads_used(variant):
+    if variant not in eosfast.info()["variants_built"]:
+        pytest.skip(f"{variant} not built here")
+    if variant == "avx2" and not eosfast.info()["cpu_avx2_fma"]:
+        pytest.skip("CPU without AVX2/FMA")
+    env = {k: v for k, v in os.environ.items() if k != "EOSFAST_NUM_THREADS"}
+    env["EOSFAST_VARIANT"] = variant
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    openmp, hardware_threads, new_threads = out.stdout.strip().splitlines()[-1].split()
+    assert openmp == str(eosfast.info()["openmp"])
+    if openmp == "True":
+        # The OpenMP runtime keeps its worker thread alive after the region.
+        assert int(new_threads) >= 1
+        assert int(hardware_threads) == len(os.sched_getaffinity(0))
+    else:
+        assert int(new_threads) == 0
+        assert int(hardware_threads) == 1
