@@ -11,9 +11,7 @@ import torch; importing ``eosfast.torch`` does.
 try:
     import torch  # noqa: F401
 except ImportError as err:  # pragma: no cover - exercised without torch only
-    raise ImportError(
-        "eosfast.torch needs PyTorch: pip install 'eosfast[torch]'"
-    ) from err
+    raise ImportError("eosfast.torch needs PyTorch: pip install 'eosfast[torch]'") from err
 
 from ._hazards import TorchHazardWarning
 from ._params import load_vector, vector_from_model

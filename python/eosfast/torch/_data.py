@@ -26,9 +26,7 @@ def _check_pair(batch, dtype, where: str):
     if X.dim() == 0 or Y.dim() == 0:
         raise ValueError(f"{where}: inputs and targets need a leading sample dimension")
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(
-            f"{where}: inputs have {X.shape[0]} samples but targets have {Y.shape[0]}"
-        )
+        raise ValueError(f"{where}: inputs have {X.shape[0]} samples but targets have {Y.shape[0]}")
     for name, t in (("inputs", X), ("targets", Y)):
         if t.is_floating_point() and t.dtype != dtype:
             raise TypeError(

@@ -40,9 +40,7 @@ def _is_random(module) -> bool:
 
 
 def _uses_batch_stats(module) -> bool:
-    return isinstance(module, _BATCH_STATS) and (
-        module.training or not module.track_running_stats
-    )
+    return isinstance(module, _BATCH_STATS) and (module.training or not module.track_running_stats)
 
 
 def inspect_model(model, batch_size) -> list:

@@ -48,7 +48,9 @@ class ParameterLayout:
         """name -> view of ``flat`` with the parameter's shape."""
         return {
             name: flat[start : start + n].view(shape)
-            for name, shape, n, start in zip(self.names, self.shapes, self.numels, self.offsets)
+            for name, shape, n, start in zip(
+                self.names, self.shapes, self.numels, self.offsets, strict=True
+            )
         }
 
 
@@ -82,9 +84,7 @@ def _select(named, params):
         selected = [(n, p) for n, p in named if n in set(wanted)]
         what = "the params list"
     if not selected:
-        raise ValueError(
-            f"{what} selects no parameters; the model has {[n for n, _ in named]}"
-        )
+        raise ValueError(f"{what} selects no parameters; the model has {[n for n, _ in named]}")
     return selected
 
 
@@ -133,5 +133,5 @@ def load_vector(model, x, params=None) -> None:
     check_finite(x, "x")
     flat = torch.from_numpy(np.ascontiguousarray(x))
     with torch.no_grad():
-        for p, value in zip(layout.tensors(model), layout.unflatten(flat).values()):
+        for p, value in zip(layout.tensors(model), layout.unflatten(flat).values(), strict=True):
             p.copy_(value.to(device=p.device, dtype=p.dtype))

@@ -104,7 +104,11 @@ class TorchProblem(Problem):
         return {
             name: flat[start : start + n].reshape(shape)
             for name, shape, n, start in zip(
-                self._layout.names, self._layout.shapes, self._layout.numels, self._layout.offsets
+                self._layout.names,
+                self._layout.shapes,
+                self._layout.numels,
+                self._layout.offsets,
+                strict=True,
             )
         }
 
@@ -125,7 +129,8 @@ def _check_model_dtype(model, dtype):
             )
     devices = {t.device for _, t in tensors}
     if len(devices) > 1:
-        raise ValueError(f"the model's tensors live on several devices: {sorted(map(str, devices))}")
+        where = sorted(map(str, devices))
+        raise ValueError(f"the model's tensors live on several devices: {where}")
 
 
 def problem(
