@@ -31,8 +31,9 @@ class ParameterLayout:
         self.names = [name for name, _ in selected]
         self.shapes = [tuple(p.shape) for _, p in selected]
         self.numels = [p.numel() for _, p in selected]
-        self.offsets = np.concatenate([[0], np.cumsum(self.numels)]).astype(int).tolist()
-        self.dim = self.offsets[-1]
+        ends = np.cumsum(self.numels).astype(int).tolist()
+        self.offsets = [0] + ends[:-1]  # where each parameter starts
+        self.dim = ends[-1]
         if self.dim == 0:
             raise ValueError("the selected parameters have no entries (all are empty tensors)")
 
