@@ -50,7 +50,7 @@ class Batches:
                     "so losses and derivatives differ by rounding between calls; use "
                     "shuffle=False",
                     TorchHazardWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
         else:
             self.loader, self.pair = None, _check_pair(data, dtype, "data")

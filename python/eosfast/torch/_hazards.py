@@ -65,7 +65,7 @@ def inspect_model(model, batch_size) -> list:
             f"micro-batch partition (batch_size={batch_size}); eosfast never updates their "
             "running statistics; call model.eval() to use the running statistics instead",
             TorchHazardWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     attention = [name for name, m in model.named_modules() if isinstance(m, _ATTENTION)]
     if attention and any(p.is_cuda for p in model.parameters()):
@@ -76,7 +76,7 @@ def inspect_model(model, batch_size) -> list:
             "fused kernels twice may fail; select the math kernel with "
             "torch.nn.attention.sdpa_kernel(SDPBackend.MATH) when calling eosfast",
             TorchHazardWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return [
         name
