@@ -2,7 +2,7 @@
 
 Measured with torch 2.13 (CPU, float64) against central differences of exact
 HVPs: third-derivative products through the native ``layer_norm``,
-``batch_norm`` and ``instance_norm`` kernels are wrong by 7-60 % in every mode
+``batch_norm`` and ``instance_norm`` kernels are wrong by 7-53 % in every mode
 (forward-over-forward-over-reverse, reverse-over-forward-over-reverse and
 triple backward), while their HVPs are right. :class:`CompositeNorms` reroutes
 these functions to compositions of elementary operations, whose derivatives of

@@ -200,7 +200,7 @@ def problem(
     (an operation without a forward-mode formula, code vmap cannot batch), the
     problem warns once and switches to double/triple backward
     (``problem.mode``). PyTorch's native layer_norm, batch_norm and
-    instance_norm give wrong third derivatives (wrong by 7-60 % in torch 2.13,
+    instance_norm give wrong third derivatives (wrong by 7-53 % in torch 2.13,
     while their HVPs are right), so ``third`` reroutes them to compositions of
     elementary operations. Fused GPU attention kernels lack forward-mode AD and
     double backward; models with attention on a GPU warn.
