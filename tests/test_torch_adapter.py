@@ -407,3 +407,21 @@ def test_errors_inside_the_model_propagate(data):
     p = et.problem(seeded(Broken), mse, data)
     with pytest.raises(KeyError, match="user bug"):
         p.grad(np.full(p.dim, 100.0))
+
+
+def test_tied_weights_count_once(data, rng):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 3)).to(F64)
+    model[2].weight = model[0].weight  # one parameter used by two layers
+    X = data[0]
+    p = et.problem(model, mse, (X, X))
+    assert p.names == ["0.weight", "0.bias", "2.bias"] and p.dim == 15
+    x = p.vector_from_model()
+
+    def f(flat):
+        W, b0, b2 = flat[:9].reshape(3, 3), flat[9:12], flat[12:]
+        return mse(torch.tanh(X @ W.T + b0) @ W.T + b2, X)
+
+    H = hessian(f, torch.from_numpy(x)).numpy()
+    assert relerr(p.hessian(x).to_dense(), H) < 1e-12
+    assert relerr(p.third(x, x), fd_third(p, x, x)) < 1e-6
