@@ -17,13 +17,12 @@ import argparse
 import copy
 import time
 
+import eosfast
+import eosfast.torch
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
-
-import eosfast
-import eosfast.torch
 
 
 def digits(samples: int):
