@@ -425,3 +425,37 @@ def test_tied_weights_count_once(data, rng):
     H = hessian(f, torch.from_numpy(x)).numpy()
     assert relerr(p.hessian(x).to_dense(), H) < 1e-12
     assert relerr(p.third(x, x), fd_third(p, x, x)) < 1e-6
+
+
+MLP_ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "softplus": nn.Softplus,
+    "silu": nn.SiLU,
+    "identity": nn.Identity,
+    "relu": nn.ReLU,
+}
+
+
+@pytest.mark.parametrize("activation", sorted(MLP_ACTIVATIONS))
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_agrees_with_builtin_mlp_kernel(activation, loss, rng):
+    """Same weights, same loss: the adapter equals eosfast's C++ MLP kernel to 1e-10."""
+    X = rng.standard_normal((37, 4))
+    act = MLP_ACTIVATIONS[activation]
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 6), act(), nn.Linear(6, 5), act(), nn.Linear(5, 3)).to(F64)
+    if loss == "mse":
+        Y = rng.standard_normal((37, 3))
+        p = et.problem(model, mse, (X, Y))
+    else:
+        Y = rng.integers(0, 3, 37)
+        p = et.problem(model, nn.CrossEntropyLoss(), (X, Y))
+    kernel = eosfast.problems.MLP(X, Y, hidden=(6, 5), activation=activation, loss=loss)
+    assert kernel.dim == p.dim
+    x = p.vector_from_model()
+    V = rng.standard_normal((p.dim, 4))
+    assert p.loss(x) == pytest.approx(kernel.loss(x), rel=1e-10)
+    assert relerr(p.grad(x), kernel.grad(x)) < 1e-10
+    assert relerr(p.hvp(x, V), kernel.hvp(x, V)) < 1e-10
+    assert relerr(p.third(x, V[:, 0]), kernel.third(x, V[:, 0])) < 1e-10
