@@ -152,3 +152,41 @@ def test_callback_bad_construction():
 
 def test_callback_problem_is_flagged_not_thread_safe():
     assert not eosfast._core.CallbackProblem(smooth, 2, None, None).thread_safe
+
+
+def test_block_hvp_is_one_call_per_block(point):
+    x, v = point
+    shapes = []
+
+    def block(y, V):
+        shapes.append((V.shape, V.flags.f_contiguous))
+        return smooth_hessian(y) @ V
+
+    p = Callback(smooth, 6, hvp=block, third=smooth_third, block_hvp=True)
+    assert p._core.block_hvp and p.exact_hvp
+    V = np.stack([v, 2 * v, x], axis=1)
+    np.testing.assert_allclose(p.hvp(x, V), smooth_hessian(x) @ V, rtol=1e-14)
+    np.testing.assert_allclose(p.hessian(x) @ V, smooth_hessian(x) @ V, rtol=1e-14)
+    np.testing.assert_allclose(p.hvp(x, v), smooth_hessian(x) @ v, rtol=1e-14)
+    assert shapes == [((6, 3), True), ((6, 3), True), ((6, 1), True)]
+
+
+def test_block_hvp_feeds_the_finite_difference_third(point):
+    x, u = point
+    p = Callback(smooth, 6, hvp=lambda y, V: smooth_hessian(y) @ V, block_hvp=True)
+    assert not p.exact_third
+    exact = smooth_third(x, u)
+    assert np.linalg.norm(p.third(x, u) - exact) <= 1e-8 * np.linalg.norm(exact)
+
+
+def test_block_hvp_bad_use():
+    with pytest.raises(ValueError, match="block_hvp=True needs an hvp"):
+        Callback(smooth, 2, block_hvp=True)
+    with pytest.raises(TypeError, match="block_hvp must be a bool"):
+        Callback(smooth, 2, hvp=lambda x, V: V, block_hvp=1)
+    p = Callback(smooth, 3, hvp=lambda x, V: np.zeros((3, 1)), block_hvp=True)
+    with pytest.raises(ValueError, match=r"hvp returned .* shape \(3, 1\), expected \(3, 2\)"):
+        p.hvp(np.zeros(3), np.ones((3, 2)))
+    q = Callback(smooth, 3, hvp=lambda x, V: np.zeros(3), block_hvp=True)
+    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(3, 1\)"):
+        q.hvp(np.zeros(3), np.ones(3))

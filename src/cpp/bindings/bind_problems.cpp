@@ -49,8 +49,9 @@ void init_problems(py::module_& m)
 
     py::class_<CallbackProblem, Problem, std::shared_ptr<CallbackProblem>>(m, "CallbackProblem",
                                                                            py::module_local())
-        .def(py::init<py::object, Index, py::object, py::object>(), py::arg("loss_and_grad"), py::arg("dim"),
-             py::arg("hvp"), py::arg("third"));
+        .def(py::init<py::object, Index, py::object, py::object, bool>(), py::arg("loss_and_grad"),
+             py::arg("dim"), py::arg("hvp"), py::arg("third"), py::arg("block_hvp") = false)
+        .def_property_readonly("block_hvp", &CallbackProblem::block_hvp);
 }
 
 }  // namespace eosfast::bindings

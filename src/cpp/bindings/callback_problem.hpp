@@ -32,14 +32,21 @@ private:
 
 class CallbackProblem : public SharedProblem {
 public:
-    CallbackProblem(py::object loss_and_grad, Index dim, py::object hvp, py::object third)
+    // With block_hvp, hvp is called once per block as (x, V) with V of shape
+    // (dim, m) and must return H V of shape (dim, m); otherwise once per column.
+    CallbackProblem(py::object loss_and_grad, Index dim, py::object hvp, py::object third,
+                    bool block_hvp = false)
         : m_loss_and_grad(std::move(loss_and_grad)),
           m_hvp(std::move(hvp)),
           m_third(std::move(third)),
-          m_dim(dim)
+          m_dim(dim),
+          m_block_hvp(block_hvp)
     {
         require(dim >= 1, "dim must be at least 1");
+        require(!block_hvp || m_hvp.present(), "block_hvp needs an hvp callable");
     }
+
+    bool block_hvp() const { return m_block_hvp; }
 
     Index dim() const override { return m_dim; }
     std::string name() const override { return "Callback"; }
@@ -75,6 +82,12 @@ public:
     {
         check_dim(x);
         require(V.rows() == m_dim, "V has " + std::to_string(V.rows()) + " rows, expected dim");
+        if (m_block_hvp) {
+            if (V.cols() == 0) return;
+            py::gil_scoped_acquire gil;
+            block_from_numpy(m_hvp.get()(to_numpy(x), block_to_numpy(V)), m_dim, V.cols(), HV, "hvp");
+            return;
+        }
         for (Index j = 0; j < V.cols(); ++j) {
             Vector out(m_dim);
             hvp_one(x, V.col(j), out);
@@ -101,7 +114,12 @@ public:
 private:
     void hvp_one(ConstVecRef x, ConstVecRef v, VecRef out) const
     {
-        if (m_hvp.present()) {
+        if (m_hvp.present() && m_block_hvp) {
+            Matrix V = v;
+            Matrix HV(m_dim, 1);
+            hvp(x, V, HV);
+            out = HV.col(0);
+        } else if (m_hvp.present()) {
             py::gil_scoped_acquire gil;
             from_numpy(m_hvp.get()(to_numpy(x), to_numpy(v)), m_dim, out, "hvp");
         } else {
@@ -111,6 +129,7 @@ private:
 
     PyRef m_loss_and_grad, m_hvp, m_third;
     Index m_dim;
+    bool m_block_hvp;
 };
 
 class CallableOperator : public LinearOperator {

@@ -113,4 +113,38 @@ inline void from_numpy(const py::handle& result, Index n, VecRef out, const std:
     for (Index i = 0; i < n; ++i) out[i] = view(i);
 }
 
+// A fresh float64 numpy copy of a block of shape (rows, cols), Fortran order
+// (the layout of the core's blocks), handed to Python callables.
+inline py::array_t<double, py::array::f_style> block_to_numpy(ConstMatRef V)
+{
+    py::array_t<double, py::array::f_style> out({V.rows(), V.cols()});
+    std::copy(V.data(), V.data() + V.size(), out.mutable_data());
+    return out;
+}
+
+// Converts a callable's result to a float64 block of shape (rows, cols), any
+// memory order, or raises ValueError naming the callable.
+inline void block_from_numpy(const py::handle& result, Index rows, Index cols, MatRef out,
+                             const std::string& what)
+{
+    py::array_t<double, py::array::forcecast> a;
+    try {
+        a = py::array_t<double, py::array::forcecast>::ensure(result);
+    } catch (py::error_already_set&) {
+        a = py::array_t<double, py::array::forcecast>();
+    }
+    if (!a || a.ndim() != 2 || a.shape(0) != rows || a.shape(1) != cols) {
+        std::string shape = "not an array";
+        if (py::isinstance<py::array>(result))
+            shape = py::str(result.attr("shape")).cast<std::string>();
+        else if (a)
+            shape = py::str(a.attr("shape")).cast<std::string>();
+        throw py::value_error(what + " returned an array of shape " + shape + ", expected (" +
+                              std::to_string(rows) + ", " + std::to_string(cols) + ")");
+    }
+    auto view = a.unchecked<2>();
+    for (Index j = 0; j < cols; ++j)
+        for (Index i = 0; i < rows; ++i) out(i, j) = view(i, j);
+}
+
 }  // namespace eosfast::bindings
