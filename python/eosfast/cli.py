@@ -38,7 +38,10 @@ def _cmd_run(args) -> int:
     if not args.quiet:
         print(_summary_line(summary))
         print(f"run folder: {out}")
-    return 0 if summary["status"] != "diverged" else 3
+    return _EXIT_CODES.get(summary["status"], 0)
+
+
+_EXIT_CODES = {"diverged": 3, "interrupted": 130}
 
 
 def _cmd_plot(args) -> int:

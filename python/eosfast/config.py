@@ -5,7 +5,8 @@ A configuration has six tables (see ``docs/run_folder.md`` for an example)::
     [problem]   type = "mlp", hidden, activation, loss, bias
     [data]      name = "digits" or path = "data.npz", n_samples, targets, scale, subset_seed
     [optimizer] type = "gd" | "ngd" | "sqrtgd", lr, momentum, nesterov, loss_min
-    [run]       steps, seed, threads, record_every, diverge_factor, init_from
+    [run]       steps, seed, threads, record_every, diverge_factor, save_iterates_every,
+                init_from
     [tracking]  sharpness_every, k, tol
     [output]    dir, checkpoint_every, flush_every, figures
 
@@ -70,7 +71,8 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "seed": _Key("int", 0, minimum=0),
         "threads": _Key("int", 0, minimum=0, doc="0: the library default (all cores)"),
         "record_every": _Key("int", 1, minimum=1),
-        "diverge_factor": _Key("float", 1e6, minimum=1.0),
+        "diverge_factor": _Key("float", 1e6, minimum=1.0, positive=True),
+        "save_iterates_every": _Key("int", 0, minimum=0, doc="0: only the final iterate"),
         "init_from": _Key("path", None, doc="a finished run folder whose final iterate starts"),
     },
     "tracking": {
