@@ -131,6 +131,7 @@ def test_missing_config_and_info(tmp_path, capsys):
     assert main(["info"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["version"] == eosfast.__version__
+    assert facts["optional_packages"]["h5py"] == h5py.__version__
 
 
 LONG = (
@@ -181,3 +182,17 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path, restore_thread
                 np.testing.assert_array_equal(a[group][name][()], b[group][name][()])
         np.testing.assert_array_equal(a["x_final"][()], b["x_final"][()])
         assert len(a["steps/step"]) == 3001
+
+
+def test_application_modules_import_no_heavy_dependency():
+    code = (
+        "import sys, eosfast, eosfast.cli, eosfast.config, eosfast.data, eosfast.rundir, "
+        "eosfast.plot, eosfast.sweep, eosfast.runs, eosfast.demo, eosfast.progress, "
+        "eosfast.analysis\n"
+        "heavy = ('matplotlib', 'h5py', 'distributed', 'dask', 'tqdm', 'sklearn', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"

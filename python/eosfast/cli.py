@@ -13,11 +13,22 @@ import argparse
 import json
 import sys
 
+_OPTIONAL = ("scikit-learn", "matplotlib", "h5py", "tqdm", "distributed", "torch")
+
 
 def _cmd_info(args) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
     import eosfast
 
-    print(json.dumps(eosfast.info(), indent=2))
+    facts = eosfast.info()
+    facts["optional_packages"] = {}
+    for name in _OPTIONAL:
+        try:
+            facts["optional_packages"][name] = version(name)
+        except PackageNotFoundError:
+            facts["optional_packages"][name] = None
+    print(json.dumps(facts, indent=2))
     return 0
 
 

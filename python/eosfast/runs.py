@@ -210,8 +210,8 @@ def run_experiment(
     iterates = run_cfg["save_iterates_every"] > 0
     schema = record_schema(k, problem.dim, iterates)
     lengths = _checkpoint_lengths(rd.checkpoint) if resuming else None
-    if resuming and lengths is None:
-        resuming = False
+    if resuming and (lengths is None or not rd.records.is_file()):
+        resuming = False  # nothing consistent to continue from: start over
     if not resuming:
         shutil.rmtree(rd.path / STREAM, ignore_errors=True)
         rd.checkpoint.unlink(missing_ok=True)
