@@ -1,4 +1,11 @@
-"""The ``eosfast`` command line."""
+"""The ``eosfast`` command line: demo, run, plot, sweep and info.
+
+eosfast demo [--out DIR] [--quick]
+eosfast run CONFIG.toml [--out DIR] [--restart] [--quiet]
+eosfast plot RUN_DIR
+eosfast sweep CONFIG.toml --lr 0.01 0.02 --seed 0 1 [--scheduler tcp://...]
+eosfast info
+"""
 
 from __future__ import annotations
 
@@ -6,35 +13,165 @@ import argparse
 import json
 import sys
 
+_OPTIONAL = ("scikit-learn", "matplotlib", "h5py", "tqdm", "distributed", "torch")
+
 
 def _cmd_info(args) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
     import eosfast
 
-    print(json.dumps(eosfast.info(), indent=2))
+    facts = eosfast.info()
+    facts["optional_packages"] = {}
+    for name in _OPTIONAL:
+        try:
+            facts["optional_packages"][name] = version(name)
+        except PackageNotFoundError:
+            facts["optional_packages"][name] = None
+    print(json.dumps(facts, indent=2))
     return 0
 
 
 def _cmd_demo(args) -> int:
-    import numpy as np
+    from .demo import run_demo
 
-    import eosfast
-
-    print(json.dumps(eosfast.info(), indent=2))
-    rng = np.random.default_rng(0)
-    B = rng.standard_normal((50, 50))
-    problem = eosfast.problems.Quadratic(B @ B.T / 50)
-    H = problem.hessian(np.zeros(problem.dim)).to_dense()
-    print(f"sharpness of a 50-dim random quadratic: {np.linalg.eigvalsh(H)[-1]:.6f}")
+    run_demo(args.out, quick=args.quick, quiet=args.quiet)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="eosfast", description=__doc__)
+def _cmd_run(args) -> int:
+    from .config import load_config
+    from .runs import run_experiment
+
+    config = load_config(args.config)
+    out = args.out or config["output"]["dir"]
+    summary = run_experiment(config, out, progress=not args.quiet, restart=args.restart)
+    if not args.quiet:
+        print(_summary_line(summary))
+        print(f"run folder: {out}")
+    return _EXIT_CODES.get(summary["status"], 0)
+
+
+_EXIT_CODES = {"diverged": 3, "interrupted": 130}
+
+
+def _cmd_plot(args) -> int:
+    from .runs import plot_run
+
+    paths = plot_run(args.run_dir)
+    if not args.quiet:
+        for path in paths:
+            print(path)
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .config import load_config
+    from .sweep import sweep
+
+    config = load_config(args.config)
+    out = args.out or config["output"]["dir"]
+
+    def report(result):
+        if args.quiet:
+            return
+        if result.ok:
+            print(f"{result.name}: {result.value['status']} in {result.seconds:.1f} s", flush=True)
+        else:
+            print(f"{result.name}: FAILED: {result.error}", flush=True)
+
+    outcome = sweep(
+        config,
+        out,
+        lrs=args.lr or (),
+        seeds=args.seed or (),
+        scheduler=args.scheduler,
+        threads_per_task=args.threads_per_task,
+        on_done=report,
+    )
+    rows = outcome["results"]
+    failed = [row for row in rows if row["status"] == "failed"]
+    if not args.quiet:
+        skipped = sum(row["skipped"] for row in rows)
+        print(
+            f"sweep: {len(rows)} runs, {skipped} already finished (skipped), "
+            f"{len(failed)} failed; see {out}/sweep.json"
+        )
+    return 1 if failed else 0
+
+
+def _summary_line(summary: dict) -> str:
+    parts = [f"status {summary['status']}", f"steps {summary.get('steps_done')}"]
+    if summary.get("final_loss") is not None:
+        parts.append(f"final loss {summary['final_loss']:.4g}")
+    if summary.get("sharpness_ratio") is not None:
+        parts.append(f"sharpness / threshold {summary['sharpness_ratio']:.3f}")
+    parts.append(f"{summary.get('seconds', 0.0):.1f} s")
+    return ", ".join(parts)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eosfast",
+        description="Gradient descent at the Edge of Stability: experiments from the shell.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="print build and thread information").set_defaults(func=_cmd_info)
-    sub.add_parser("demo", help="run the demo experiment").set_defaults(func=_cmd_demo)
-    args = parser.parse_args(argv)
-    return args.func(args)
+
+    def command(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+        p.set_defaults(func=func)
+        return p
+
+    command("info", _cmd_info, "print build and thread information")
+
+    p = command("demo", _cmd_demo, "EoS on the handwritten digits: GD at several lr, NGD, sqrt(L)")
+    p.add_argument("--out", default="eosfast-demo", help="output folder (default: eosfast-demo)")
+    p.add_argument("--quick", action="store_true", help="a smaller, faster version (~30 s)")
+
+    p = command("run", _cmd_run, "run (or resume) the experiment of a TOML configuration")
+    p.add_argument("config", help="the configuration file")
+    p.add_argument("--out", help="run folder (default: [output] dir of the config)")
+    p.add_argument(
+        "--restart", action="store_true", help="start over instead of resuming or skipping"
+    )
+
+    p = command("plot", _cmd_plot, "(re)draw the figures of a run folder")
+    p.add_argument("run_dir")
+
+    p = command("sweep", _cmd_sweep, "run a configuration over learning rates and seeds on Dask")
+    p.add_argument("config")
+    p.add_argument("--lr", type=float, nargs="+", help="learning rates")
+    p.add_argument("--seed", type=int, nargs="+", help="initialisation seeds")
+    p.add_argument("--out", help="sweep folder (default: [output] dir of the config)")
+    p.add_argument("--scheduler", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument(
+        "--threads-per-task",
+        type=_positive_int,
+        help="eosfast threads per task (default: cores / workers)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"eosfast: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eosfast: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

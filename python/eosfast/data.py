@@ -1,0 +1,104 @@
+"""Data for experiments: the embedded handwritten digits, or the user's ``.npz`` files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def load_digits_data(
+    n_samples: int | None = None, targets: str = "onehot", scale="standard", subset_seed=0
+) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 handwritten digits (1797 samples, 64 features, 10 classes).
+
+    Parameters
+    ----------
+    n_samples : int, optional
+        Use a random subset of this size (drawn with ``subset_seed``, kept in file order).
+    targets : {"onehot", "centered", "labels"}
+        One-hot rows, one-hot minus 1/10 (rows summing to zero), or integer labels.
+    scale : {"standard", "none"}
+        "standard": centre each feature and divide by the overall standard deviation.
+
+    Returns
+    -------
+    X : ndarray, shape (n, 64), float64
+    Y : ndarray, shape (n, 10) float64, or (n,) int64 for ``targets="labels"``
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return prepare(bunch.data, bunch.target, n_samples, targets, scale, subset_seed, "digits")
+
+
+def load_npz_data(path, n_samples=None, targets="onehot", scale="none", subset_seed=0):
+    """Arrays ``X`` (n, d) and ``Y`` (n, k) or integer labels (n,) from an ``.npz`` file.
+
+    Targets given as a matrix are used as they are; integer labels are turned into
+    ``targets`` like the digits' labels.
+    """
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as archive:
+        missing = [name for name in ("X", "Y") if name not in archive.files]
+        if missing:
+            raise ValueError(
+                f"{path}: missing array(s) {', '.join(missing)}; found {archive.files}"
+            )
+        X, Y = archive["X"], archive["Y"]
+    return prepare(X, Y, n_samples, targets, scale, subset_seed, str(path))
+
+
+def load_data(data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The data of a validated ``[data]`` configuration table."""
+    options = dict(
+        n_samples=data["n_samples"],
+        targets=data["targets"],
+        scale=data["scale"],
+        subset_seed=data["subset_seed"],
+    )
+    if data["name"] == "digits":
+        return load_digits_data(**options)
+    return load_npz_data(data["path"], **options)
+
+
+def prepare(X, Y, n_samples, targets, scale, subset_seed, source):
+    """Checks, subset, feature scaling and target encoding shared by every data source."""
+    X, Y = np.asarray(X), np.asarray(Y)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{source}: X must have shape (n, d) with n, d >= 1, got {X.shape}")
+    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+        raise ValueError(f"{source}: X must hold finite numbers")
+    if Y.ndim not in (1, 2) or Y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{source}: Y must have shape (n,) or (n, k) with n = {X.shape[0]} as in X, "
+            f"got {Y.shape}"
+        )
+    n = X.shape[0]
+    k = int(Y.max()) + 1 if Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer) else None
+    if n_samples is not None:
+        if n_samples > n:
+            raise ValueError(f"{source}: n_samples = {n_samples} but the data has {n} samples")
+        keep = np.sort(np.random.default_rng(subset_seed).permutation(n)[:n_samples])
+        X, Y = X[keep], Y[keep]
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if scale == "standard":
+        X = X - X.mean(axis=0)
+        std = X.std()
+        if std > 0:
+            X = X / std
+    if Y.ndim == 2:
+        if targets == "labels":
+            raise ValueError(f"{source}: targets = 'labels' needs integer labels Y of shape (n,)")
+        if not np.issubdtype(Y.dtype, np.number) or not np.all(np.isfinite(Y)):
+            raise ValueError(f"{source}: Y must hold finite numbers")
+        return X, np.ascontiguousarray(Y, dtype=np.float64)
+    if not np.issubdtype(Y.dtype, np.integer) or Y.min() < 0:
+        raise ValueError(f"{source}: Y of shape (n,) must hold non-negative integer labels")
+    if targets == "labels":
+        return X, Y.astype(np.int64)
+    onehot = np.zeros((Y.shape[0], k))
+    onehot[np.arange(Y.shape[0]), Y] = 1.0
+    if targets == "centered":
+        onehot -= 1.0 / k
+    return X, onehot

@@ -1,0 +1,265 @@
+"""Figures of Edge of Stability experiments (matplotlib, no pyplot state, Agg rendering).
+
+Every function takes plain numpy arrays (or sequences of dicts of them) and returns a
+:class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as PNG and SVG. The figures are
+built on ``matplotlib.figure.Figure`` directly, so they never touch the user's pyplot backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+_WIDTH = 6.4
+
+
+def _figure(nrows: int, ncols: int = 1, height: float = 2.4, width: float = _WIDTH):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex="col")
+    return fig, axes
+
+
+def save_figure(fig, stem, formats=("png", "svg"), dpi: int = 120) -> list[Path]:
+    """Write ``fig`` to ``stem.png`` and ``stem.svg`` (creating the folder); return the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(path, dpi=dpi, metadata=_metadata(fmt))
+        paths.append(path)
+    return paths
+
+
+def _metadata(fmt: str) -> dict:
+    # fixed metadata: the files do not change when nothing else does
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "png":
+        return {"Software": "eosfast"}
+    return {}
+
+
+def _positive(values) -> np.ndarray:
+    """Values for a log axis: non-positive entries become NaN (gaps) rather than errors."""
+    values = np.asarray(values, dtype=np.float64).copy()
+    values[~(values > 0)] = np.nan
+    return values
+
+
+def loss_and_sharpness(
+    steps,
+    loss,
+    sharpness_steps=None,
+    sharpness=None,
+    threshold=None,
+    *,
+    title: str | None = None,
+    loss_label: str = "training loss",
+):
+    """Loss (log scale) and sharpness against step, with the stability threshold.
+
+    Parameters
+    ----------
+    steps, loss : array_like, shape (n,)
+        The recorded loss and its steps.
+    sharpness_steps : array_like, shape (m,), optional
+    sharpness : array_like, shape (m,) or (m, k), optional
+        The top eigenvalue(s) of the Hessian; column 0 is drawn solid, others thinner.
+    threshold : float or array_like of shape (m,), optional
+        The optimizer's stability threshold (2/lr for GD), drawn dashed.
+    """
+    have_sharpness = sharpness is not None and len(np.asarray(sharpness)) > 0
+    fig, axes = _figure(2 if have_sharpness else 1)
+    ax = axes[0, 0]
+    ax.plot(np.asarray(steps), _positive(loss), lw=1.0, color="C0")
+    ax.set_yscale("log")
+    ax.set_ylabel(loss_label)
+    if title:
+        ax.set_title(title)
+    if have_sharpness:
+        ax = axes[1, 0]
+        s_steps = np.asarray(sharpness_steps)
+        eig = np.asarray(sharpness, dtype=np.float64)
+        eig = eig[:, None] if eig.ndim == 1 else eig
+        for j in range(eig.shape[1]):
+            label = {0: "sharpness $\\lambda_1$", 1: "$\\lambda_{2..k}$"}.get(j)
+            ax.plot(
+                s_steps,
+                eig[:, j],
+                lw=1.2 if j == 0 else 0.6,
+                color="C1" if j == 0 else "C7",
+                label=label,
+            )
+        _threshold_line(ax, s_steps, threshold, "C3")
+        ax.set_ylabel("sharpness")
+        ax.legend(loc="lower right", fontsize="small", frameon=False)
+    axes[-1, 0].set_xlabel("step")
+    return fig
+
+
+def _threshold_line(ax, steps, threshold, color, label="threshold"):
+    if threshold is None:
+        return
+    threshold = np.asarray(threshold, dtype=np.float64)
+    if threshold.ndim == 0 or np.allclose(threshold, threshold.flat[0], rtol=1e-12, atol=0):
+        ax.axhline(float(threshold.flat[0]), ls="--", lw=1.0, color=color, label=label)
+    else:
+        ax.plot(steps, threshold, ls="--", lw=0.8, color=color, label=label)
+
+
+def multi_lr(runs, *, title: str | None = "GD at the Edge of Stability"):
+    """The classic panel of Cohen et al. (2021): loss and sharpness for several learning rates.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        One dict per learning rate with keys ``lr``, ``steps``, ``loss``, ``sharpness_steps``,
+        ``sharpness`` (shape (m,) or (m, k); column 0 is drawn) and optionally ``threshold``
+        (default 2 / lr) and ``label``.
+    """
+    fig, axes = _figure(2, height=2.6)
+    top, bottom = axes[0, 0], axes[1, 0]
+    for i, run in enumerate(runs):
+        color = f"C{i}"
+        label = run.get("label", f"lr = {run['lr']:g}")
+        top.plot(np.asarray(run["steps"]), _positive(run["loss"]), lw=1.0, color=color, label=label)
+        eig = np.asarray(run["sharpness"], dtype=np.float64)
+        eig = eig[:, 0] if eig.ndim == 2 else eig
+        bottom.plot(np.asarray(run["sharpness_steps"]), eig, lw=1.2, color=color)
+        threshold = run.get("threshold", 2.0 / run["lr"])
+        _threshold_line(bottom, np.asarray(run["sharpness_steps"]), threshold, color, label=None)
+    top.set_yscale("log")
+    top.set_ylabel("training loss")
+    top.legend(fontsize="small", frameon=False)
+    if title:
+        top.set_title(title)
+    bottom.set_ylabel("sharpness (dashed: 2 / lr)")
+    bottom.set_xlabel("step")
+    return fig
+
+
+def ngd_indicators(
+    steps,
+    inverse_stableness_sum,
+    sqrt_loss_sum,
+    sqrt_loss_target,
+    *,
+    lr: float | None = None,
+    title: str | None = "Normalized GD",
+):
+    """The EoS indicators of Normalized GD (Arora, Li & Panigrahi 2022).
+
+    Parameters
+    ----------
+    steps : array_like, shape (m,)
+        Steps of the sharpness measurements.
+    inverse_stableness_sum : array_like, shape (m,)
+        1/S_t + 1/S_{t+1} with S_t = lr_t lambda_1; about 1 at the edge of stability.
+    sqrt_loss_sum, sqrt_loss_target : array_like, shape (m,)
+        sqrt(L_t) + sqrt(L_{t+1}) and its predicted value lr sqrt(lambda_1 / 2).
+    """
+    fig, axes = _figure(2)
+    steps = np.asarray(steps)
+    ax = axes[0, 0]
+    ax.plot(steps, inverse_stableness_sum, lw=1.0, color="C0", label="$1/S_t + 1/S_{t+1}$")
+    ax.axhline(1.0, ls="--", lw=1.0, color="C3", label="1 (edge of stability)")
+    ax.set_ylabel("inverse stableness")
+    ax.legend(fontsize="small", frameon=False)
+    if title:
+        ax.set_title(title + (f" (lr = {lr:g})" if lr is not None else ""))
+    _sqrt_panel(
+        axes[1, 0], steps, sqrt_loss_sum, sqrt_loss_target, "$\\eta\\,\\sqrt{\\lambda_1 / 2}$"
+    )
+    return fig
+
+
+def sqrt_indicators(
+    steps,
+    sqrt_loss_sum,
+    sqrt_loss_target,
+    stableness=None,
+    *,
+    lr: float | None = None,
+    title: str | None = "GD on $\\sqrt{L}$",
+):
+    """The EoS indicators of GD on sqrt(L): sqrt(L_t) + sqrt(L_{t+1}) against lr lambda_1 / 2.
+
+    ``stableness`` (optional, shape (m,)): lr_eff x lambda_1 of the steps on L, drawn against 2.
+    """
+    have_stableness = stableness is not None
+    fig, axes = _figure(2 if have_stableness else 1)
+    steps = np.asarray(steps)
+    _sqrt_panel(axes[0, 0], steps, sqrt_loss_sum, sqrt_loss_target, "$\\eta\\,\\lambda_1 / 2$")
+    if title:
+        axes[0, 0].set_title(title + (f" (lr = {lr:g})" if lr is not None else ""))
+    if have_stableness:
+        ax = axes[1, 0]
+        ax.plot(steps, stableness, lw=1.0, color="C0", label="$S_t = \\eta_t \\lambda_1$")
+        ax.axhline(2.0, ls="--", lw=1.0, color="C3", label="2")
+        ax.set_ylabel("stableness on L")
+        ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def _sqrt_panel(ax, steps, value, target, target_label):
+    ax.plot(steps, value, lw=1.0, color="C0", label="$\\sqrt{L_t} + \\sqrt{L_{t+1}}$")
+    ax.plot(steps, target, ls="--", lw=1.0, color="C3", label=target_label)
+    ax.set_ylabel("$\\sqrt{L}$ indicator")
+    ax.set_xlabel("step")
+    ax.legend(fontsize="small", frameon=False)
+
+
+def spectral_density(
+    grid,
+    density,
+    *,
+    eigenvalues=None,
+    threshold=None,
+    log: bool = True,
+    title: str | None = "Hessian spectral density",
+    label=None,
+):
+    """A Hessian spectral density (e.g. from ``eosfast.spectral_density``).
+
+    Parameters
+    ----------
+    grid, density : array_like, shape (g,) or sequences of them
+        The density on a grid; pass lists of arrays (and ``label`` a list) to overlay several.
+    eigenvalues : array_like, optional
+        Top eigenvalues, drawn as ticks.
+    threshold : float, optional
+        The stability threshold (2/lr), drawn dashed.
+    log : bool
+        Logarithmic density axis (the spectrum's bulk and outliers differ by decades).
+    """
+    fig, axes = _figure(1, height=3.0)
+    ax = axes[0, 0]
+    grids = grid if isinstance(grid, (list, tuple)) else [grid]
+    densities = density if isinstance(density, (list, tuple)) else [density]
+    labels = label if isinstance(label, (list, tuple)) else [label] * len(grids)
+    for i, (g, d) in enumerate(zip(grids, densities, strict=True)):
+        ax.plot(
+            np.asarray(g),
+            _positive(d) if log else np.asarray(d),
+            lw=1.0,
+            color=f"C{i}",
+            label=labels[i],
+        )
+    if log:
+        ax.set_yscale("log")
+    if eigenvalues is not None:
+        for ev in np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64)):
+            ax.axvline(ev, ymax=0.08, color="k", lw=1.0)
+    if threshold is not None:
+        ax.axvline(float(threshold), ls="--", lw=1.0, color="C3", label="threshold")
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    if any(lab is not None for lab in labels) or threshold is not None:
+        ax.legend(fontsize="small", frameon=False)
+    return fig

@@ -1,0 +1,241 @@
+"""Sweeps over learning rates and seeds on Dask distributed, one run folder per task.
+
+A sweep runs on a ``LocalCluster`` by default (worker processes with one Dask thread each, as
+many as fit the machine's cores given each task's thread budget) or on an existing cluster
+(``scheduler="tcp://host:port"``). Each task sets its eosfast thread count first, so workers do
+not oversubscribe the machine. A failed task is reported and the others go on; re-running a
+sweep skips the runs whose folder holds a finished summary.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TaskResult:
+    """The outcome of one task: ``ok``, its return value or the error and traceback."""
+
+    name: str
+    ok: bool
+    value: object = None
+    error: str | None = None
+    traceback: str | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def plan_workers(n_tasks: int, cores: int, threads_per_task: int | None = None):
+    """Workers and threads per task for a local cluster: workers x threads <= cores.
+
+    Without ``threads_per_task``: one worker per task up to the number of cores, and the cores
+    shared among them. Returns ``(n_workers, threads_per_task)``.
+    """
+    cores = max(1, int(cores))
+    n_tasks = max(1, int(n_tasks))
+    if threads_per_task is None:
+        n_workers = min(cores, n_tasks)
+        return n_workers, max(1, cores // n_workers)
+    if threads_per_task < 1:
+        raise ValueError(f"threads_per_task must be >= 1, got {threads_per_task}")
+    return max(1, min(n_tasks, cores // threads_per_task)), int(threads_per_task)
+
+
+def _threaded_call(fn, kwargs, threads):
+    """Runs inside a worker: set the thread budget, call, time it (errors propagate)."""
+    import eosfast
+
+    eosfast.set_num_threads(threads)
+    start = time.perf_counter()
+    value = fn(**kwargs)
+    return value, time.perf_counter() - start
+
+
+def run_tasks(
+    fn,
+    tasks: dict,
+    *,
+    scheduler: str | None = None,
+    threads_per_task: int | None = None,
+    cores: int | None = None,
+    on_done=None,
+) -> list[TaskResult]:
+    """Run ``fn(**kwargs)`` for each ``name -> kwargs`` of ``tasks`` on Dask distributed.
+
+    Parameters
+    ----------
+    fn : callable
+        A picklable function (module level); it runs in a worker with
+        ``eosfast.set_num_threads(threads_per_task)`` applied.
+    tasks : dict
+        Task names to keyword arguments.
+    scheduler : str, optional
+        Address of an existing scheduler; default: a local cluster on 127.0.0.1.
+    threads_per_task : int, optional
+        eosfast threads per task. Default: cores / workers.
+    cores : int, optional
+        Cores of this machine for the local cluster (default ``os.cpu_count()``).
+    on_done : callable, optional
+        Called with each :class:`TaskResult` as it finishes.
+
+    Returns
+    -------
+    list of TaskResult
+        In the order of ``tasks``; failed tasks have ``ok=False`` and the error's traceback.
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    if not tasks:
+        return []
+    cluster = None
+    if scheduler is None:
+        n_workers, threads = plan_workers(len(tasks), cores or os.cpu_count(), threads_per_task)
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+        threads = threads_per_task or _remote_threads(client)
+    results = {}
+    try:
+        futures = {
+            client.submit(
+                _threaded_call, fn, kwargs, threads, key=f"eosfast-{name}", pure=False
+            ): name
+            for name, kwargs in tasks.items()
+        }
+        for future in as_completed(futures):
+            name = futures[future]
+            if future.status == "finished":
+                value, seconds = future.result()
+                result = TaskResult(name, True, value, seconds=seconds)
+            else:
+                exc = future.exception()
+                tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+                result = TaskResult(name, False, error=f"{type(exc).__name__}: {exc}", traceback=tb)
+            result.extra["threads"] = threads
+            results[name] = result
+            if on_done is not None:
+                on_done(result)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return [results[name] for name in tasks]
+
+
+def _remote_threads(client) -> int:
+    """Default budget on an existing cluster: per host, cores / Dask threads (at least 1)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    cores = client.run(os.cpu_count)
+    per_host_threads, per_host_cores = {}, {}
+    for address, info in workers.items():
+        host = info.get("host", address)
+        per_host_threads[host] = per_host_threads.get(host, 0) + info.get("nthreads", 1)
+        per_host_cores[host] = cores.get(address) or 1
+    return max(1, min(per_host_cores[h] // per_host_threads[h] for h in per_host_threads))
+
+
+def sweep_points(lrs, seeds) -> list[dict]:
+    """The grid of overrides: every learning rate with every seed."""
+    lrs = list(lrs) or [None]
+    seeds = list(seeds) or [None]
+    points = []
+    for lr, seed in itertools.product(lrs, seeds):
+        point = {}
+        if lr is not None:
+            point["optimizer.lr"] = float(lr)
+        if seed is not None:
+            point["run.seed"] = int(seed)
+        points.append(point)
+    return points
+
+
+def point_name(point: dict) -> str:
+    """A run folder name for a grid point, e.g. ``lr=0.05_seed=1``."""
+    parts = []
+    for key, value in point.items():
+        short = key.rsplit(".", 1)[-1]
+        parts.append(f"{short}={value:g}" if isinstance(value, float) else f"{short}={value}")
+    return "_".join(parts) or "base"
+
+
+def _sweep_task(config_text: str, run_dir: str) -> dict:
+    """One sweep task: run a configuration (given as TOML text) in its run folder."""
+    from .config import parse_toml_text
+    from .runs import run_experiment
+
+    config = parse_toml_text(config_text, source=str(Path(run_dir) / "config.toml"))
+    return run_experiment(config, run_dir, progress=False)
+
+
+def sweep(
+    config,
+    out,
+    lrs=(),
+    seeds=(),
+    *,
+    scheduler: str | None = None,
+    threads_per_task: int | None = None,
+    cores: int | None = None,
+    on_done=None,
+) -> dict:
+    """Run ``config`` for every learning rate and seed, each in ``out/<lr=..._seed=...>``.
+
+    Runs whose folder already holds a finished summary are skipped (and reported as such).
+    Returns a dict with ``results`` (one entry per grid point: name, run folder, status, error)
+    which is also written to ``out/sweep.json``.
+    """
+    from .rundir import RunDir, write_json_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks, skipped = {}, {}
+    for point in sweep_points(lrs, seeds):
+        name = point_name(point)
+        run_dir = out / name
+        overridden = config.with_overrides({**point, "output.dir": str(run_dir)})
+        if RunDir(run_dir).finished():
+            skipped[name] = RunDir(run_dir).summary()
+            continue
+        tasks[name] = {"config_text": overridden.to_toml(), "run_dir": str(run_dir)}
+    results = run_tasks(
+        _sweep_task,
+        tasks,
+        scheduler=scheduler,
+        threads_per_task=threads_per_task,
+        cores=cores,
+        on_done=on_done,
+    )
+    rows = [
+        {"name": n, "run_dir": str(out / n), "status": s.get("status"), "skipped": True}
+        for n, s in skipped.items()
+    ]
+    for r in results:
+        row = {
+            "name": r.name,
+            "run_dir": str(out / r.name),
+            "skipped": False,
+            "seconds": r.seconds,
+            "threads": r.extra.get("threads"),
+        }
+        if r.ok:
+            row["status"] = r.value.get("status")
+        else:
+            row.update(status="failed", error=r.error, traceback=r.traceback)
+        rows.append(row)
+    report = {"results": rows}
+    write_json_atomic(out / "sweep.json", report)
+    return report

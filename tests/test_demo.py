@@ -1,0 +1,40 @@
+"""The demo (quick variant): GD's sharpness reaches about 2 / lr; NGD and sqrt(L)-GD at EoS."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("h5py")
+pytest.importorskip("matplotlib")
+
+from eosfast.cli import main  # noqa: E402
+
+
+def test_quick_demo_shows_the_edge_of_stability(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "final loss" in printed and "lam1/threshold" in printed
+    result = json.loads((out / "summary.json").read_text())
+    runs = result["runs"]
+    assert sorted(runs) == ["fit", "gd_lr0.3", "gd_lr0.5", "ngd", "sqrtgd"]
+    for name in ("gd_lr0.3", "gd_lr0.5"):
+        run = runs[name]
+        assert run["status"] == "completed"
+        assert run["eos_onset"] is not None, name
+        # lambda_1 lr / 2 over the last quarter: at the edge of stability, about 1
+        assert 0.85 < run["sharpness_ratio"] < 1.25, (name, run["sharpness_ratio"])
+        assert name in printed
+    ngd, sqrt = runs["ngd"], runs["sqrtgd"]
+    assert ngd["status"] == "completed" and sqrt["status"] == "completed"
+    assert 0.8 < ngd["inv_stableness_sum"] < 1.2
+    assert 0.7 < sqrt["sqrt_loss_ratio"] < 1.5
+    assert 0.7 < ngd["sqrt_loss_ratio"] < 1.5
+    assert result["figures"]
+    for path in result["figures"]:
+        assert Path(path).stat().st_size > 1000, path
+    assert (out / "figures" / "gd_multi_lr.png").stat().st_size > 1000
+    assert (out / "ngd" / "figures" / "ngd_indicators.svg").stat().st_size > 1000
+    assert (out / "sqrtgd" / "figures" / "sqrt_indicators.png").stat().st_size > 1000

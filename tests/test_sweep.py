@@ -1,0 +1,107 @@
+"""Sweeps on Dask distributed: worker planning, thread budgets, failures, skipping finished runs."""
+
+import pytest
+
+pytest.importorskip("distributed")
+
+import eosfast  # noqa: E402
+from eosfast.sweep import plan_workers, point_name, run_tasks, sweep_points  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("n_tasks", "cores", "threads", "expected"),
+    [
+        (2, 2, None, (2, 1)),
+        (1, 8, None, (1, 8)),
+        (3, 8, None, (3, 2)),
+        (20, 8, None, (8, 1)),
+        (20, 8, 3, (2, 3)),
+        (20, 2, 4, (1, 4)),
+        (1, 8, 2, (1, 2)),
+    ],
+)
+def test_plan_workers_never_oversubscribes(n_tasks, cores, threads, expected):
+    n_workers, per_task = plan_workers(n_tasks, cores, threads)
+    assert (n_workers, per_task) == expected
+    assert n_workers <= n_tasks
+    assert n_workers * per_task <= cores or n_workers == 1
+
+
+def test_grid_points_and_names():
+    points = sweep_points([0.1, 0.25], [0, 1])
+    assert points == [
+        {"optimizer.lr": 0.1, "run.seed": 0},
+        {"optimizer.lr": 0.1, "run.seed": 1},
+        {"optimizer.lr": 0.25, "run.seed": 0},
+        {"optimizer.lr": 0.25, "run.seed": 1},
+    ]
+    assert point_name(points[2]) == "lr=0.25_seed=0"
+    assert sweep_points([], []) == [{}]
+
+
+def test_two_tasks_on_a_local_cluster_with_a_failure():
+    """Each task sees its thread budget; a failing task is reported, the other completes."""
+    done = []
+    results = run_tasks(
+        eosfast.set_num_threads,
+        {"bad": {"n": -1}, "good": {"n": 1}},
+        threads_per_task=1,
+        cores=2,
+        on_done=done.append,
+    )
+    assert [r.name for r in results] == ["bad", "good"]
+    bad, good = results
+    assert good.ok and good.value is None
+    assert not bad.ok and "ValueError" in bad.error and "n must be >= 0" in bad.traceback
+    assert sorted(r.name for r in done) == ["bad", "good"]
+    assert good.extra["threads"] == 1 and good.seconds >= 0.0
+
+
+SWEEP_CONFIG = """
+[problem]
+hidden = [8]
+
+[data]
+name = "digits"
+n_samples = 100
+
+[optimizer]
+type = "gd"
+lr = 0.1
+
+[run]
+steps = 30
+
+[tracking]
+sharpness_every = 10
+
+[output]
+flush_every = 10
+"""
+
+
+def test_two_task_sweep_writes_run_folders_and_skips_finished_ones(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    pytest.importorskip("sklearn")
+    import json
+
+    from eosfast.cli import main
+
+    config = tmp_path / "sweep.toml"
+    config.write_text(SWEEP_CONFIG)
+    out = tmp_path / "grid"
+    args = ["sweep", str(config), "--lr", "0.2", "0.4", "--seed", "5", "--out", str(out)]
+    assert main([*args, "--threads-per-task", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "lr=0.2_seed=5: completed" in printed and "0 failed" in printed
+    report = json.loads((out / "sweep.json").read_text())
+    assert [r["name"] for r in report["results"]] == ["lr=0.2_seed=5", "lr=0.4_seed=5"]
+    for row, lr in zip(report["results"], (0.2, 0.4), strict=True):
+        assert row["status"] == "completed" and not row["skipped"] and row["threads"] == 1
+        summary = json.loads((out / row["name"] / "summary.json").read_text())
+        assert summary["lr"] == lr and summary["threads"] == 1 and summary["steps_done"] == 30
+        written = (out / row["name"] / "config.toml").read_text()
+        assert f"lr = {lr}" in written and "seed = 5" in written
+    # a second sweep over the same grid finds every run finished and starts no cluster
+    assert main(args) == 0
+    assert "2 already finished (skipped)" in capsys.readouterr().out
