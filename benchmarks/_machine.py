@@ -8,7 +8,6 @@ import sys
 from importlib import metadata
 
 import numpy as np
-
 from _harness import measure, threads
 
 PACKAGES = ("numpy", "scipy", "threadpoolctl", "torch", "pyhessian", "hessian-eigenthings")
@@ -52,9 +51,8 @@ def versions() -> dict:
 
 
 def thread_settings() -> dict:
-    from threadpoolctl import threadpool_info
-
     import eosfast
+    from threadpoolctl import threadpool_info
 
     out = {"env": {k: os.environ.get(k) for k in THREAD_ENV}}
     out["eosfast"] = eosfast.get_num_threads()

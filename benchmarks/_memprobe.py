@@ -51,21 +51,23 @@ def entries(case: str, quick: bool):
     if case == "tracking":
         import case_tracking as ct
         from _models import init_params, make_data
+        from case_sharpness import power_iterations as cs_power_iterations
 
         spec = ct.spec_for(ctx)
         X, Y = make_data(spec)
         x0 = init_params(spec)
         lr = ct.learning_rate(spec, X, Y, x0)
-        listed = ct.entries(spec, X, Y, x0, lr, TRACK_STEPS, TRACK_EVERY, peers=True)
+        iters = cs_power_iterations(ctx)
+        listed = ct.entries(spec, X, Y, x0, lr, TRACK_STEPS, TRACK_EVERY, True, iters)
         listed = [(m, e, fn) for m, e, p, fn in listed if p]
         return f"{TRACK_STEPS} steps every {TRACK_EVERY} {spec.label}", listed
     raise ValueError(f"unknown case {case!r}; one of {CASES}")
 
 
 def _hvp_entries(quick: bool):
-    from case_hvp import BLOCK
     from _models import FULL_SIZES, QUICK_SIZES, eosfast_mlp, init_params, make_data
     from _peers import TorchHVP
+    from case_hvp import BLOCK
 
     spec = QUICK_SIZES["1e5"] if quick else FULL_SIZES["1e6"]
     X, Y = make_data(spec)
@@ -84,7 +86,11 @@ def _hvp_entries(quick: bool):
         (f"eosfast hvp(x, V[:, :{BLOCK}])", True, lambda: eosfast_mlp(spec, X, Y).hvp(x, V)),
         ("torch double-backward (f64)", False, lambda: torch_call("double_backward", False)),
         ("torch.func jvp(grad) (f64)", False, lambda: torch_call("forward_over_reverse", False)),
-        (f"torch is_grads_batched m={BLOCK} (f64)", False, lambda: torch_call("reused_block", True)),
+        (
+            f"torch is_grads_batched m={BLOCK} (f64)",
+            False,
+            lambda: torch_call("reused_block", True),
+        ),
         (f"torch.func vmap m={BLOCK} (f64)", False, lambda: torch_call("func_block", True)),
     ]
     return spec.label, listed

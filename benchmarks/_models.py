@@ -36,7 +36,9 @@ class MLPSpec:
 
     @property
     def label(self) -> str:
-        return f"[{self.name}] P={self.params:.1e} n={self.n} widths={'-'.join(map(str, self.widths))}"
+        return (
+            f"[{self.name}] P={self.params:.1e} n={self.n} widths={'-'.join(map(str, self.widths))}"
+        )
 
     def grad_flops(self) -> float:
         """Matrix-product FLOPs of one gradient: forward, then W-gradients and input gradients

@@ -10,7 +10,6 @@ import contextlib
 import warnings
 
 import numpy as np
-
 from _models import mse_criterion, torch_data, torch_flat_loss, torch_module
 
 DTYPES = {"f64": "float64", "f32": "float32"}

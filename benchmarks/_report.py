@@ -71,12 +71,25 @@ def targets(rows: list[Row], summ: list[dict]) -> list[dict]:
         if "speedup_f64" not in s:
             continue
         if size == "1e5":
-            add(f"HVP {size}: speedup vs fastest torch f64", s["speedup_f64"], ">= 2", s["speedup_f64"] >= 2)
+            add(
+                f"HVP {size}: speedup vs fastest torch f64",
+                s["speedup_f64"],
+                ">= 2",
+                s["speedup_f64"] >= 2,
+            )
         if size in ("1e6", "1e7"):
-            add(f"HVP {size}: speedup vs fastest torch f64", s["speedup_f64"], ">= 1", s["speedup_f64"] >= 1)
+            add(
+                f"HVP {size}: speedup vs fastest torch f64",
+                s["speedup_f64"],
+                ">= 1",
+                s["speedup_f64"] >= 1,
+            )
     for r in rows:
-        if r.case == "1-hvp" and r.eosfast and "frac_gemm" in r.metrics and r.setting.startswith(
-            ("HVP [1e6]", "HVP [1e7]")
+        if (
+            r.case == "1-hvp"
+            and r.eosfast
+            and "frac_gemm" in r.metrics
+            and r.setting.startswith(("HVP [1e6]", "HVP [1e7]"))
         ):
             f = r.metrics["frac_gemm"]
             add(f"{r.method} {r.setting.split()[1]}: fraction of DGEMM rate", f, ">= 0.5", f >= 0.5)
@@ -88,8 +101,12 @@ def targets(rows: list[Row], summ: list[dict]) -> list[dict]:
         arp = next((r for r in members if r.method == "scipy ARPACK on eosfast HVP"), None)
         top = s["setting"].split()[0]
         if eos and arp:
-            add(f"sharpness {top}: matvecs eosfast / ARPACK", eos.metrics["matvecs"] / arp.metrics["matvecs"],
-                "<= 1", eos.metrics["matvecs"] <= arp.metrics["matvecs"])
+            add(
+                f"sharpness {top}: matvecs eosfast / ARPACK",
+                eos.metrics["matvecs"] / arp.metrics["matvecs"],
+                "<= 1",
+                eos.metrics["matvecs"] <= arp.metrics["matvecs"],
+            )
         for name in ("pyhessian", "hessian-eigenthings"):
             pool = [r for r in members if r.method.startswith(name)]
             if eos and pool:
@@ -102,18 +119,34 @@ def targets(rows: list[Row], summ: list[dict]) -> list[dict]:
             eos = next((r for r in members if r.eosfast and r.peer), None)
             if warm and eos:
                 ratio = warm.seconds / eos.seconds
-                add("EoS run (every 50): speedup vs torch GD + warm ARPACK", ratio, ">= 5", ratio >= 5)
+                add(
+                    "EoS run (every 50): speedup vs torch GD + warm ARPACK",
+                    ratio,
+                    ">= 5",
+                    ratio >= 5,
+                )
     for s in summ:
         if s["case"] == "4-overhead":
             members = [r for r in rows if r.case == s["case"] and r.setting == s["setting"]]
             numpy_row = next((r for r in members if r.method == "numpy loop"), None)
             if numpy_row:
                 ratio = numpy_row.seconds / s["value"]
-                add(f"{s['setting'].split()[0]} per-step: speedup vs numpy loop", ratio, ">= 50", ratio >= 50)
-            eos_rec = next((r for r in members if r.eosfast and "record_every=1)" in r.method), None)
+                add(
+                    f"{s['setting'].split()[0]} per-step: speedup vs numpy loop",
+                    ratio,
+                    ">= 50",
+                    ratio >= 50,
+                )
+            eos_rec = next(
+                (r for r in members if r.eosfast and "record_every=1)" in r.method), None
+            )
             if eos_rec:
-                add(f"{s['setting'].split()[0]} per-step time, recording every step", eos_rec.seconds,
-                    "<= 200 ns", eos_rec.seconds <= 200e-9)
+                add(
+                    f"{s['setting'].split()[0]} per-step time, recording every step",
+                    eos_rec.seconds,
+                    "<= 200 ns",
+                    eos_rec.seconds <= 200e-9,
+                )
     return out
 
 
@@ -134,7 +167,7 @@ def markdown(info: dict, rows: list[Row], summ: list[dict], targ: list[dict], ti
         "",
         "speedup = peer / eosfast (wall time; peak memory for case 6); above 1 eosfast wins.",
         "",
-        "| case | setting | eosfast | best f64 peer | speedup | best peer (any precision) | speedup |",
+        "| case | setting | eosfast | best f64 peer | speedup | best peer (any) | speedup |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in summ:
@@ -145,14 +178,26 @@ def markdown(info: dict, rows: list[Row], summ: list[dict], targ: list[dict], ti
             f"{_x(s.get('speedup_f64'))} | {s.get('peer_any', '-')} | {_x(s.get('speedup_any'))} |"
         )
     if targ:
-        lines += ["", "## The issue's targets", "", "| target | measured | goal | met |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "## The issue's targets",
+            "",
+            "| target | measured | goal | met |",
+            "|---|---|---|---|",
+        ]
         for t in targ:
-            lines.append(f"| {t['target']} | {fmt_value(t['measured'])} | {t['goal']} | "
-                         f"{'yes' if t['met'] else '**no**'} |")
+            lines.append(
+                f"| {t['target']} | {fmt_value(t['measured'])} | {t['goal']} | "
+                f"{'yes' if t['met'] else '**no**'} |"
+            )
     for case in sorted({r.case for r in rows}):
-        lines += ["", f"## Case {case}", "", "| setting | method | time (best) | metrics |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Case {case}",
+            "",
+            "| setting | method | time (best) | metrics |",
+            "|---|---|---|---|",
+        ]
         for r in rows:
             if r.case != case:
                 continue

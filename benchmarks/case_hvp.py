@@ -7,7 +7,6 @@ fraction of the measured DGEMM rate, from the FLOP counts in ``_models.MLPSpec``
 from __future__ import annotations
 
 import numpy as np
-
 from _harness import Context, Row, failed, measure, threads
 from _models import FULL_SIZES, QUICK_SIZES, eosfast_mlp, init_params, make_data
 from _peers import TorchHVP
@@ -45,8 +44,17 @@ def _one_size(ctx: Context, spec, nthreads: int, case: str, precisions) -> list[
         if eos:
             metrics["frac_gemm"] = gflops * 1e9 / gemm
         rows.append(
-            Row(case, f"{setting} {tag}", method, t.best, eos, precision, t.median, t.repeats,
-                metrics)
+            Row(
+                case,
+                f"{setting} {tag}",
+                method,
+                t.best,
+                eos,
+                precision,
+                t.median,
+                t.repeats,
+                metrics,
+            )
         )
 
     mt = ctx.min_time
@@ -66,11 +74,23 @@ def _eosfast_rows(spec, X, Y, x, v, V, mt, add) -> None:
     t_op = measure(lambda: H.matvec(v), min_time=mt)
     t_block = measure(lambda: mlp.hvp(x, V), min_time=mt)
     add("gradient", "eosfast grad(x)", t_grad, spec.grad_flops(), eos=True)
-    add("HVP", "eosfast hvp(x, v)", t_hvp, spec.hvp_flops(), eos=True,
-        hvp_over_grad=t_hvp.best / t_grad.best)
+    add(
+        "HVP",
+        "eosfast hvp(x, v)",
+        t_hvp,
+        spec.hvp_flops(),
+        eos=True,
+        hvp_over_grad=t_hvp.best / t_grad.best,
+    )
     add("HVP", "eosfast hessian(x) @ v", t_op, spec.hvp_flops(), eos=True)
-    add(f"block HVP m={BLOCK}", f"eosfast hvp(x, V[:, :{BLOCK}])", t_block,
-        spec.hvp_flops(BLOCK), eos=True, block_speedup=BLOCK * t_hvp.best / t_block.best)
+    add(
+        f"block HVP m={BLOCK}",
+        f"eosfast hvp(x, V[:, :{BLOCK}])",
+        t_block,
+        spec.hvp_flops(BLOCK),
+        eos=True,
+        block_speedup=BLOCK * t_hvp.best / t_block.best,
+    )
 
 
 def _torch_rows(spec, X, Y, x, v, V, mt, add, precisions) -> None:

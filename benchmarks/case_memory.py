@@ -28,8 +28,17 @@ def run(ctx: Context, nthreads: int | None = None) -> list[Row]:
         for index, (method, eos) in enumerate(listing["entries"]):
             out = _probe(ctx, case, index)
             metrics = {"peak_MiB": out["peak_MiB"], "baseline_MiB": out["baseline_MiB"]}
-            rows.append(Row(CASE, f"{case}: {out['setting']}", method, out["seconds"], eos,
-                            metrics=metrics, note=out.get("note", "")))
+            rows.append(
+                Row(
+                    CASE,
+                    f"{case}: {out['setting']}",
+                    method,
+                    out["seconds"],
+                    eos,
+                    metrics=metrics,
+                    note=out.get("note", ""),
+                )
+            )
     return rows
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from _harness import Context, Row, failed, once
 
 CASE = "4-overhead"
@@ -37,8 +36,15 @@ def run(ctx: Context, nthreads: int | None = None) -> list[Row]:
             rows.append(Row(CASE, setting, method, t.best / eos_steps, True, metrics=metrics))
         for method, fn in (("numpy loop", numpy_loop), ("Python floats loop", python_loop)):
             t = once(lambda fn=fn, name=name: fn(name, peer_steps))
-            rows.append(Row(CASE, setting, method, t.best / peer_steps,
-                            metrics={"steps": peer_steps, "final_loss": t.value}))
+            rows.append(
+                Row(
+                    CASE,
+                    setting,
+                    method,
+                    t.best / peer_steps,
+                    metrics={"steps": peer_steps, "final_loss": t.value},
+                )
+            )
     return rows
 
 

@@ -9,7 +9,6 @@ is ARPACK at tol 1e-13 on eosfast's HVP. Error = max_i |lambda_i - ref_i| / |ref
 from __future__ import annotations
 
 import numpy as np
-
 from _harness import Context, Row, failed, once, threads
 from _models import FULL_SIZES, QUICK_SIZES, eosfast_mlp, init_params, make_data
 from _peers import TorchHVP, arpack, eigenthings_lanczos, eigenthings_power, pyhessian_top
@@ -57,7 +56,7 @@ def entries(ctx: Context, spec, X, Y, x, k, peers: bool):
     """(method, is_eosfast, fn) with fn() -> (eigenvalues descending, matvecs, converged)."""
     import eosfast
 
-    power_iters = 300 if ctx.quick else 1000
+    power_iters = power_iterations(ctx)
 
     def eos_eigsh():
         res = eosfast.eigsh(eosfast_mlp_cached(spec, X, Y).hessian(x), k=k, which="LA", tol=TOL)
@@ -102,6 +101,11 @@ def entries(ctx: Context, spec, X, Y, x, k, peers: bool):
         ("hessian-eigenthings lanczos (steps 20*2^j until converged)", False, eig_lanczos),
         (f"hessian-eigenthings deflated power (max_iter={power_iters}, LM)", False, eig_power),
     ]
+
+
+def power_iterations(ctx: Context) -> int:
+    """Iteration cap of the power-iteration peers: their own default (100) in quick mode."""
+    return 100 if ctx.quick else 1000
 
 
 _CACHE: dict = {}

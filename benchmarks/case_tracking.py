@@ -11,10 +11,10 @@ run" (sharpness every 50 steps).
 from __future__ import annotations
 
 import numpy as np
-
 from _harness import Context, Row, failed, once, threads
 from _models import MLPSpec, eosfast_mlp, init_params, make_data, mse_criterion, torch_module
 from _peers import TorchHVP, arpack, pyhessian_top
+from case_sharpness import power_iterations
 
 CASE = "3-tracking"
 TOL = 1e-6
@@ -46,37 +46,69 @@ def run(ctx: Context, nthreads: int | None = None, case: str = CASE, peers: bool
         lr = learning_rate(spec, X, Y, x0)
         for steps, every in plan(ctx):
             setting = f"{steps} GD steps, sharpness every {every}, lr={lr:.3g} {spec.label}"
-            for method, eos, is_peer, fn in entries(spec, X, Y, x0, lr, steps, every, peers):
+            listed = entries(spec, X, Y, x0, lr, steps, every, peers, power_iterations(ctx))
+            for method, eos, is_peer, fn in listed:
                 try:
                     t = once(fn)
                 except Exception as exc:  # reported in the table, not hidden
                     rows.append(failed(case, setting, method, exc, eos))
                     continue
-                rows.append(Row(case, setting, method, t.best, eos, "f64", metrics=t.value,
-                                peer=is_peer))
+                rows.append(
+                    Row(case, setting, method, t.best, eos, "f64", metrics=t.value, peer=is_peer)
+                )
     return rows
 
 
-def entries(spec, X, Y, x0, lr, steps, every, peers: bool):
+def entries(spec, X, Y, x0, lr, steps, every, peers: bool, power_iters: int = 1000):
     """(method, is_eosfast, counts_as_peer, fn) with fn() -> metrics dict."""
     out = [
-        ("eosfast.run + SharpnessTracker(k=1) (warm)", True, True,
-         lambda: eosfast_run(spec, X, Y, x0, lr, steps, every)),
-        ("eosfast.run, no sharpness (context)", True, False,
-         lambda: eosfast_run(spec, X, Y, x0, lr, steps, 0)),
+        (
+            "eosfast.run + SharpnessTracker(k=1) (warm)",
+            True,
+            True,
+            lambda: eosfast_run(spec, X, Y, x0, lr, steps, every),
+        ),
+        (
+            "eosfast.run, no sharpness (context)",
+            True,
+            False,
+            lambda: eosfast_run(spec, X, Y, x0, lr, steps, 0),
+        ),
     ]
     if not peers:
-        return out + [("torch GD + ARPACK warm (v0 = last eigvec)", False, True,
-                       lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "warm"))]
+        return out + [
+            (
+                "torch GD + ARPACK warm (v0 = last eigvec)",
+                False,
+                True,
+                lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "warm"),
+            )
+        ]
     return out + [
-        ("torch GD + ARPACK warm (v0 = last eigvec)", False, True,
-         lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "warm")),
-        ("torch GD + ARPACK cold", False, True,
-         lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "cold")),
-        ("torch GD + pyhessian power iteration (cold)", False, True,
-         lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "pyhessian")),
-        ("torch GD, no sharpness (context)", False, False,
-         lambda: torch_loop(spec, X, Y, x0, lr, steps, 0, "none")),
+        (
+            "torch GD + ARPACK warm (v0 = last eigvec)",
+            False,
+            True,
+            lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "warm"),
+        ),
+        (
+            "torch GD + ARPACK cold",
+            False,
+            True,
+            lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "cold"),
+        ),
+        (
+            f"torch GD + pyhessian power iteration (cold, maxIter={power_iters})",
+            False,
+            True,
+            lambda: torch_loop(spec, X, Y, x0, lr, steps, every, "pyhessian", power_iters),
+        ),
+        (
+            "torch GD, no sharpness (context)",
+            False,
+            False,
+            lambda: torch_loop(spec, X, Y, x0, lr, steps, 0, "none"),
+        ),
     ]
 
 
@@ -102,7 +134,7 @@ def eosfast_run(spec, X, Y, x0, lr, steps, every) -> dict:
     return out
 
 
-def torch_loop(spec, X, Y, x0, lr, steps, every, mode) -> dict:
+def torch_loop(spec, X, Y, x0, lr, steps, every, mode, power_iters=1000) -> dict:
     """Full-batch GD in PyTorch (float64) with the sharpness every ``every`` steps."""
     import torch
 
@@ -115,7 +147,7 @@ def torch_loop(spec, X, Y, x0, lr, steps, every, mode) -> dict:
         if every and step % every == 0:
             _, g = th._graph()
             if mode == "pyhessian":
-                vals, mv = pyhessian_top(spec, theta.numpy(), X, Y, 1, TOL, 1000)
+                vals, mv = pyhessian_top(spec, theta.numpy(), X, Y, 1, TOL, power_iters)
             else:
                 v0 = last_vec if mode == "warm" else None
                 vals, vecs, mv = arpack(th.numpy_operator(counter=False), spec.params, 1, TOL, v0)

@@ -38,10 +38,19 @@ CASES = {
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes only (CI: < 2 minutes)")
-    p.add_argument("--only", action="append", choices=sorted(CASES), metavar="NAME",
-                   help=f"run only this case (repeatable): {', '.join(CASES)}")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
-                   help="folder for the .md and .json results (default: benchmarks/results)")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(CASES),
+        metavar="NAME",
+        help=f"run only this case (repeatable): {', '.join(CASES)}",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="folder for the .md and .json results (default: benchmarks/results)",
+    )
     return p.parse_args(argv)
 
 
@@ -54,8 +63,9 @@ def main(argv=None) -> int:
     min_time = 0.1 if args.quick else 0.5
     gemm_n = 1000 if args.quick else 2000
     info["gemm_rate"] = {n: gemm_rate(gemm_n, n, min_time) for n in sorted({1, nthreads})}
-    ctx = Context(quick=args.quick, nthreads=nthreads, min_time=min_time,
-                  gemm_rate=info["gemm_rate"])
+    ctx = Context(
+        quick=args.quick, nthreads=nthreads, min_time=min_time, gemm_rate=info["gemm_rate"]
+    )
     rows, timings = [], {}
     for name in names:
         t0 = time.perf_counter()
@@ -77,9 +87,20 @@ def main(argv=None) -> int:
     md_path = args.out / f"{mode}-{stamp}.md"
     json_path = args.out / f"{mode}-{stamp}.json"
     md_path.write_text(markdown(info, rows, summ, targ, f"eosfast benchmarks ({mode}, {stamp})"))
-    json_path.write_text(json.dumps(
-        {"mode": mode, "cases": names, "machine": info, "rows": [r.as_dict() for r in rows],
-         "summary": summ, "targets": targ}, indent=1, default=_jsonable))
+    json_path.write_text(
+        json.dumps(
+            {
+                "mode": mode,
+                "cases": names,
+                "machine": info,
+                "rows": [r.as_dict() for r in rows],
+                "summary": summ,
+                "targets": targ,
+            },
+            indent=1,
+            default=_jsonable,
+        )
+    )
     print(md_path.read_text())
     print(f"wrote {md_path} and {json_path} in {info['total_seconds']:.1f} s")
     return 0
