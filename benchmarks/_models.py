@@ -48,16 +48,18 @@ class MLPSpec:
             total += (4 if idx == 0 else 6) * self.n * i * o
         return float(total)
 
-    def hvp_flops(self, m: int = 1) -> float:
+    def hvp_flops(self, m: int = 1, cached: bool = False) -> float:
         """Matrix-product FLOPs of a block HVP of ``m`` vectors by the R-operator (Pearlmutter):
         the forward pass and its backward sweep once (2 + 2 per layer), then per vector the
         tangent forward (4), the tangent backward (4) and the Hessian-block products (4); the
-        first layer has no tangent input and needs no input gradient (2 + 4 m). The minimum an
-        R-operator HVP needs, so achieved rates computed from it are not flattered."""
+        first layer has no tangent input and needs no input gradient (2 + 4 m). ``cached``:
+        the forward pass and deltas are kept from an earlier product at the same point (as
+        ``hessian(x)`` does), leaving the per-vector part. The minimum an R-operator HVP
+        needs, so achieved rates computed from it are not flattered."""
         total = 0
         for idx, (i, o) in enumerate(self.layers):
-            per = (2 + 4 * m) if idx == 0 else (4 + 12 * m)
-            total += per * self.n * i * o
+            once = 0 if cached else (2 if idx == 0 else 4)
+            total += (once + (4 if idx == 0 else 12) * m) * self.n * i * o
         return float(total)
 
 

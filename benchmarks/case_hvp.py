@@ -82,7 +82,13 @@ def _eosfast_rows(spec, X, Y, x, v, V, mt, add) -> None:
         eos=True,
         hvp_over_grad=t_hvp.best / t_grad.best,
     )
-    add("HVP", "eosfast hessian(x) @ v", t_op, spec.hvp_flops(), eos=True)
+    add(
+        "HVP",
+        "eosfast hessian(x) @ v (cached forward)",
+        t_op,
+        spec.hvp_flops(cached=True),
+        eos=True,
+    )
     add(
         f"block HVP m={BLOCK}",
         f"eosfast hvp(x, V[:, :{BLOCK}])",

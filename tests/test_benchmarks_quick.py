@@ -41,6 +41,7 @@ def test_flop_counts_match_a_count_of_the_matrix_products(hidden):
         once = sum(fwd) + sum(fwd[1:])
         per_vector = fwd[0] * 2 + sum(f * 6 for f in fwd[1:])
         assert spec.hvp_flops(m) == once + m * per_vector
+        assert spec.hvp_flops(m, cached=True) == m * per_vector
 
 
 def test_params_init_and_unflatten_follow_the_torch_layout():
