@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from bench_kernels import flops
 
 
 @dataclass(frozen=True)
@@ -41,26 +42,19 @@ class MLPSpec:
         )
 
     def grad_flops(self) -> float:
-        """Matrix-product FLOPs of one gradient: forward, then W-gradients and input gradients
-        (no input gradient for the first layer). Elementwise work is not counted."""
-        total = 0
-        for idx, (i, o) in enumerate(self.layers):
-            total += (4 if idx == 0 else 6) * self.n * i * o
-        return float(total)
+        """Matrix-product FLOPs of one gradient (``bench_kernels.flops``: forward, W-gradients,
+        input gradients except for the first layer; elementwise work not counted)."""
+        return float(flops(self.widths, self.n)["grad"])
 
     def hvp_flops(self, m: int = 1, cached: bool = False) -> float:
-        """Matrix-product FLOPs of a block HVP of ``m`` vectors by the R-operator (Pearlmutter):
-        the forward pass and its backward sweep once (2 + 2 per layer), then per vector the
-        tangent forward (4), the tangent backward (4) and the Hessian-block products (4); the
-        first layer has no tangent input and needs no input gradient (2 + 4 m). ``cached``:
-        the forward pass and deltas are kept from an earlier product at the same point (as
-        ``hessian(x)`` does), leaving the per-vector part. The minimum an R-operator HVP
-        needs, so achieved rates computed from it are not flattered."""
-        total = 0
-        for idx, (i, o) in enumerate(self.layers):
-            once = 0 if cached else (2 if idx == 0 else 4)
-            total += (once + (4 if idx == 0 else 12) * m) * self.n * i * o
-        return float(total)
+        """Matrix-product FLOPs of a block HVP of ``m`` vectors by the R-operator (Pearlmutter),
+        as ``bench_kernels.flops`` counts them: the forward pass and its backward sweep once,
+        then per vector the tangent forward, the tangent backward and the Hessian-block
+        products. ``cached``: the forward pass and deltas are kept from an earlier product at
+        the same point (as ``hessian(x)`` does), leaving the per-vector part. The minimum an
+        R-operator HVP needs, so achieved rates computed from it are not flattered."""
+        f = flops(self.widths, self.n)
+        return float(m * f["hvp_cached"] if cached else f["block"](m))
 
 
 FULL_SIZES = {
