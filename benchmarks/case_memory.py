@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _harness import Context, Row
+from _harness import Context, Row, failed
 
 CASE = "6-memory"
 PROBE = Path(__file__).with_name("_memprobe.py")
@@ -26,7 +26,11 @@ def run(ctx: Context, nthreads: int | None = None) -> list[Row]:
     for case in _memprobe.CASES:
         listing = _probe(ctx, case, None)
         for index, (method, eos) in enumerate(listing["entries"]):
-            out = _probe(ctx, case, index)
+            try:
+                out = _probe(ctx, case, index)
+            except RuntimeError as exc:  # reported in the table, not hidden
+                rows.append(failed(CASE, f"{case}: {listing['setting']}", method, exc, eos))
+                continue
             metrics = {"peak_MiB": out["peak_MiB"], "baseline_MiB": out["baseline_MiB"]}
             rows.append(
                 Row(
@@ -48,5 +52,6 @@ def _probe(ctx: Context, case: str, index):
         cmd.append("--quick")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"memory probe {case} {index} failed:\n{done.stderr[-2000:]}")
+        last = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"memory probe {case} {index} failed: {last[0]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
