@@ -142,30 +142,38 @@ def pyhessian_top(spec, theta, X, Y, k: int, tol: float, max_iter: int, precisio
 
     PyHessian draws its start vectors with ``torch.randn`` in the default dtype, so the
     default dtype is set to the model's for the call (nothing else is changed).
-    Returns (eigenvalues as PyHessian orders them, matvecs)."""
+    Returns (eigenvalues as PyHessian orders them, matvecs, converged): converged when no
+    eigenvalue used all ``max_iter`` iterations (counted through its ``orthnormal`` calls).
+    """
     import sys
 
     import pyhessian  # noqa: F401  (the package rebinds the name ``hessian`` to the class)
     import torch
 
     ph = sys.modules["pyhessian.hessian"]
-
     dtype = torch_dtype(precision)
     model = torch_module(spec, theta, dtype)
     Xt, Yt = torch_data(X, Y, dtype)
     counted = Counter(ph.hessian_vector_product)
+    per_eigen: dict = {}
+    original = (ph.hessian_vector_product, ph.orthnormal)
+
+    def orthnormal(w, v_list):
+        per_eigen[len(v_list)] = per_eigen.get(len(v_list), 0) + 1
+        return original[1](w, v_list)
+
     before = torch.get_default_dtype()
-    original = ph.hessian_vector_product
-    ph.hessian_vector_product = counted
+    ph.hessian_vector_product, ph.orthnormal = counted, orthnormal
     torch.set_default_dtype(dtype)
     try:
         with _quiet():
             comp = ph.hessian(model, mse_criterion, data=(Xt, Yt), cuda=False)
             vals, _ = comp.eigenvalues(maxIter=max_iter, tol=tol, top_n=k)
     finally:
-        ph.hessian_vector_product = original
+        ph.hessian_vector_product, ph.orthnormal = original
         torch.set_default_dtype(before)
-    return np.asarray(vals, dtype=np.float64), counted.calls
+    converged = all(count < max_iter for count in per_eigen.values())
+    return np.asarray(vals, dtype=np.float64), counted.calls, converged
 
 
 def eigenthings_operator(spec, theta, X, Y, precision="f64"):

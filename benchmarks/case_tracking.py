@@ -147,7 +147,7 @@ def torch_loop(spec, X, Y, x0, lr, steps, every, mode, power_iters=1000) -> dict
         if every and step % every == 0:
             _, g = th._graph()
             if mode == "pyhessian":
-                vals, mv = pyhessian_top(spec, theta.numpy(), X, Y, 1, TOL, power_iters)
+                vals, mv, _ = pyhessian_top(spec, theta.numpy(), X, Y, 1, TOL, power_iters)
             else:
                 v0 = last_vec if mode == "warm" else None
                 vals, vecs, mv = arpack(th.numpy_operator(counter=False), spec.params, 1, TOL, v0)
