@@ -160,12 +160,13 @@ def markdown(info: dict, rows: list[Row], summ: list[dict], targ: list[dict], ti
         f"- eosfast {v['eosfast']} variant {e.get('variant')} threads {e.get('num_threads')}; "
         f"torch {v['torch']}; numpy {v['numpy']}; scipy {v['scipy']}; pyhessian {v['pyhessian']}; "
         f"hessian-eigenthings {v['hessian-eigenthings']}",
+        f"- clock: {info.get('clock', 'wall time')}",
         "- DGEMM rate (numpy): "
         + ", ".join(f"{n} thread(s): {r / 1e9:.1f} GFLOP/s" for n, r in info["gemm_rate"].items()),
         "",
         "## Summary: eosfast against the best peer",
         "",
-        "speedup = peer / eosfast (wall time; peak memory for case 6); above 1 eosfast wins.",
+        "speedup = peer / eosfast (time; peak memory for case 6); above 1 eosfast wins.",
         "",
         "| case | setting | eosfast | best f64 peer | speedup | best peer (any) | speedup |",
         "|---|---|---|---|---|---|---|",

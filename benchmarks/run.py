@@ -21,7 +21,7 @@ import case_overhead  # noqa: E402
 import case_sharpness  # noqa: E402
 import case_threads  # noqa: E402
 import case_tracking  # noqa: E402
-from _harness import Context, all_cores, failed  # noqa: E402
+from _harness import Context, all_cores, failed, use_clock  # noqa: E402
 from _machine import gemm_rate, machine_info  # noqa: E402
 from _report import markdown, summary, targets  # noqa: E402
 
@@ -51,15 +51,29 @@ def parse(argv=None):
         default=Path(__file__).resolve().parent / "results",
         help="folder for the .md and .json results (default: benchmarks/results)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads of every library (default: all cores); case 5 compares 1 with N",
+    )
+    p.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time by process CPU time instead of wall time (for a busy machine; see README)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse(argv)
+    use_clock("cpu" if args.cpu_time else "wall")
     names = args.only or list(CASES)
-    nthreads = all_cores()
+    nthreads = args.threads or all_cores()
     start = time.perf_counter()
     info = machine_info()
+    info["clock"] = "process CPU time" if args.cpu_time else "wall time"
     min_time = 0.1 if args.quick else 0.5
     gemm_n = 1000 if args.quick else 2000
     info["gemm_rate"] = {n: gemm_rate(gemm_n, n, min_time) for n in sorted({1, nthreads})}
@@ -91,6 +105,7 @@ def main(argv=None) -> int:
         json.dumps(
             {
                 "mode": mode,
+                "clock": "cpu" if args.cpu_time else "wall",
                 "cases": names,
                 "machine": info,
                 "rows": [r.as_dict() for r in rows],
