@@ -122,11 +122,13 @@ def _torch_rows(spec, X, Y, x, v, V, mt, add, precisions) -> None:
             ("torch.func jvp(grad) fwd-over-rev", th.forward_over_reverse),
         ):
             t = measure(lambda fn=fn, tv=tv: fn(tv), min_time=mt)
-            add("HVP", f"{name} ({p})", t, spec.hvp_flops(), precision=p)
+            flops = spec.hvp_flops(cached="reused" in name)
+            add("HVP", f"{name} ({p})", t, flops, precision=p)
         for name, fn in (
             ("torch double-backward reused, is_grads_batched", th.reused_block),
             ("torch.func vmap(jvp(grad))", th.func_block),
             ("torch double-backward reused, loop", lambda W, th=th: [th.reused(w) for w in W]),
         ):
             t = measure(lambda fn=fn, tV=tV: fn(tV), min_time=mt)
-            add(f"block HVP m={BLOCK}", f"{name} ({p})", t, spec.hvp_flops(BLOCK), precision=p)
+            flops = spec.hvp_flops(BLOCK, cached="reused" in name)
+            add(f"block HVP m={BLOCK}", f"{name} ({p})", t, flops, precision=p)
