@@ -1,0 +1,126 @@
+"""The benchmark suite (benchmarks/run.py) cannot rot.
+
+The quick run itself takes up to two minutes and needs the `bench` extra (PyTorch, PyHessian,
+hessian-eigenthings), so CI runs ``python benchmarks/run.py --quick --out DIR`` after the test
+suite and then this file with ``EOSFAST_BENCH_RESULTS=DIR``: every case must have run and
+produced finite numbers. Without the variable only the harness's own logic is tested here.
+"""
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import _models  # noqa: E402
+import _report  # noqa: E402
+from _harness import Row, measure  # noqa: E402
+
+CASES = ("1-hvp", "2-sharpness", "3-tracking", "4-overhead", "5-threads", "6-memory")
+
+
+@pytest.mark.parametrize("hidden", [(7,), (5, 6), (4, 3, 5)])
+def test_flop_counts_match_a_count_of_the_matrix_products(hidden):
+    spec = _models.MLPSpec("t", 3, hidden, 2, 11)
+    layers = spec.layers
+    n = spec.n
+    fwd = [2 * n * i * o for i, o in layers]
+    # gradient: forward, W-gradients, input gradients except for the first layer
+    grad = sum(fwd) + sum(fwd) + sum(fwd[1:])
+    assert spec.grad_flops() == grad
+    for m in (1, 8):
+        # R-op: forward + backward once, per vector tangent forward (W Rh and V h), tangent
+        # backward (Rdelta W and delta V), Hessian blocks (Rdelta^T h and delta^T Rh);
+        # the first layer has Rh = 0 and needs no input gradients.
+        once = sum(fwd) + sum(fwd[1:])
+        per_vector = fwd[0] * 2 + sum(f * 6 for f in fwd[1:])
+        assert spec.hvp_flops(m) == once + m * per_vector
+        assert spec.hvp_flops(m, cached=True) == m * per_vector
+
+
+def test_params_init_and_unflatten_follow_the_torch_layout():
+    spec = _models.MLPSpec("t", 3, (4,), 2, 5)
+    x = _models.init_params(spec, seed=0)
+    assert x.shape == (spec.params,) == (3 * 4 + 4 + 4 * 2 + 2,)
+    (W1, b1), (W2, b2) = _models.unflatten(spec, x)
+    assert W1.shape == (4, 3) and b1.shape == (4,) and W2.shape == (2, 4) and b2.shape == (2,)
+    assert np.all(np.abs(W1) <= 1 / np.sqrt(3)) and np.all(np.abs(W2) <= 1 / np.sqrt(4))
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    expected = np.tanh(X @ W1.T + b1) @ W2.T + b2
+    np.testing.assert_allclose(_models.forward_numpy(spec, x, X), expected, rtol=1e-14)
+
+
+def test_torch_twin_computes_the_same_network():
+    torch = pytest.importorskip("torch")
+    spec = _models.MLPSpec("t", 3, (4, 5), 2, 6)
+    x = _models.init_params(spec, seed=1)
+    X, Y = _models.make_data(spec)
+    model = _models.torch_module(spec, x, torch.float64)
+    with torch.no_grad():
+        out = model(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(out, _models.forward_numpy(spec, x, X), rtol=1e-13)
+    flat = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    np.testing.assert_array_equal(flat, x)
+
+
+def test_measure_reports_best_not_above_median():
+    t = measure(lambda: sum(range(1000)), min_time=0.01, max_repeats=5)
+    assert 0 < t.best <= t.median and 1 <= t.repeats <= 5 and t.value == sum(range(1000))
+
+
+def test_summary_ratios_pick_the_best_peer_per_precision():
+    rows = [
+        Row("1-hvp", "HVP [1e5] s", "eosfast a", 2.0, eosfast=True),
+        Row("1-hvp", "HVP [1e5] s", "eosfast b", 1.0, eosfast=True),
+        Row("1-hvp", "HVP [1e5] s", "torch f64 slow", 5.0),
+        Row("1-hvp", "HVP [1e5] s", "torch f64 fast", 3.0),
+        Row("1-hvp", "HVP [1e5] s", "torch f32", 0.5, precision="f32"),
+        Row("1-hvp", "HVP [1e5] s", "context", 0.1, peer=False),
+    ]
+    (s,) = _report.summary(rows)
+    assert s["eosfast"] == "eosfast b"
+    assert s["peer_f64"] == "torch f64 fast" and s["speedup_f64"] == pytest.approx(3.0)
+    assert s["peer_any"] == "torch f32" and s["speedup_any"] == pytest.approx(0.5)
+    (t,) = _report.targets(rows, [s])
+    assert t["met"] and t["measured"] == pytest.approx(3.0)
+
+
+def _results():
+    folder = os.environ.get("EOSFAST_BENCH_RESULTS")
+    if not folder:
+        pytest.skip("set EOSFAST_BENCH_RESULTS to the --out folder of `benchmarks/run.py --quick`")
+    files = sorted(Path(folder).glob("quick-*.json"), key=lambda p: p.stat().st_mtime)
+    assert files, f"no quick-*.json in {folder}"
+    return json.loads(files[-1].read_text())
+
+
+def test_quick_run_covered_every_case_with_finite_numbers():
+    res = _results()
+    rows = res["rows"]
+    assert {r["case"] for r in rows} == set(CASES)
+    bad = [r for r in rows if not math.isfinite(r["seconds"]) or r["note"].startswith("FAILED")]
+    assert not bad, bad
+    for r in rows:
+        for key, value in r["metrics"].items():
+            if isinstance(value, float):
+                assert math.isfinite(value), (r["method"], key, value)
+    for case in CASES:
+        assert any(r["case"] == case and r["eosfast"] for r in rows), case
+        assert any(r["case"] == case and not r["eosfast"] for r in rows), case
+    assert {s["case"] for s in res["summary"]} == set(CASES)
+    assert all(s["speedup_f64"] > 0 for s in res["summary"] if "speedup_f64" in s)
+
+
+def test_quick_run_recorded_the_machine():
+    info = _results()["machine"]
+    for key in ("cpu_model", "usable_cores", "versions", "threads", "eosfast_info", "gemm_rate"):
+        assert info[key], key
+    assert all(rate > 1e8 for rate in info["gemm_rate"].values())
+    assert info["versions"]["torch"] and info["versions"]["pyhessian"]
+    assert info["versions"]["hessian-eigenthings"]
