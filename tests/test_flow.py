@@ -1,0 +1,116 @@
+import warnings
+
+import numpy as np
+import pytest
+from flow_toys import (
+    circle,
+    reference_flow_1d,
+    two_normal,
+    valley,
+    valley_ngd_flow,
+    valley_phi,
+    valley_sqrt_flow,
+)
+
+import eosfast
+from eosfast import flow
+
+
+@pytest.mark.parametrize("start", [(3.0, 0.5), (-1.2, 0.8), (0.7, -1.5)])
+def test_project_matches_lambert_w(start):
+    result = flow.project(valley(), np.array(start), tol=1e-12)
+    assert result.converged and result.grad_norm <= 1e-12
+    np.testing.assert_allclose(result.point, valley_phi(start), atol=1e-8)
+
+
+def test_project_fails_clearly_without_minimisers():
+    # L = x: gradient flow never stops
+    runaway = eosfast.problems.Callback(lambda x: (x[0], np.ones(1)), 1)
+    with pytest.raises(eosfast.FlowConvergenceError, match="did not reach"):
+        flow.project(runaway, np.zeros(1), max_time=10.0)
+
+
+def test_sharpness_gradient_and_tangent_on_valley():
+    X = np.array([1.5, 0.0])
+    top = flow.top_eigen(valley(), X)
+    assert top.sharpness == pytest.approx(2 * (1 + 1.5**2), rel=1e-12)
+    assert abs(top.vector[1]) == pytest.approx(1.0, abs=1e-10)
+    np.testing.assert_allclose(flow.grad_sharpness(valley(), X), [4 * 1.5, 0.0], atol=1e-10)
+    np.testing.assert_allclose(flow.tangent_projector(valley(), X), [[1, 0], [0, 0]], atol=1e-12)
+    np.testing.assert_allclose(flow.tangent_apply(valley(), X, np.array([0.3, 2.0])), [0.3, 0], atol=1e-6)
+
+
+def test_tangent_projector_with_two_normal_directions():
+    P = flow.tangent_projector(two_normal(), np.array([0.4, 0.0, 0.0]))
+    np.testing.assert_allclose(P, np.diag([1.0, 0.0, 0.0]), atol=1e-12)
+    with pytest.raises(ValueError, match="contradicts"):
+        flow.tangent_projector(two_normal(), np.array([0.4, 0.0, 0.0]), rank=1)
+
+
+def test_tangent_projector_on_the_circle():
+    theta = 0.7
+    X = np.array([np.cos(theta), np.sin(theta)])
+    tangent = np.array([-np.sin(theta), np.cos(theta)])
+    np.testing.assert_allclose(flow.tangent_projector(circle(), X), np.outer(tangent, tangent), atol=1e-8)
+
+
+def test_eigengap_warning():
+    # At x = 0 on {y = z = 0} of L = 1/2 (y^2 + z^2) the top eigenvalue is double.
+    degenerate = eosfast.problems.Quadratic(np.array([0.0, 1.0, 1.0]))
+    with pytest.warns(eosfast.EigengapWarning, match="eigengap"):
+        flow.grad_sharpness(degenerate, np.zeros(3))
+
+
+@pytest.mark.parametrize("algorithm, exact", [("ngd", valley_ngd_flow), ("sqrt", valley_sqrt_flow)])
+def test_limiting_flow_on_valley(algorithm, exact):
+    taus = np.linspace(0, 2, 9)
+    result = flow.limiting_flow(valley(), algorithm, np.array([3.0, 0.0]), 2.0, taus=taus, rtol=1e-7)
+    states = result.at(taus)
+    np.testing.assert_allclose(states[:, 0], exact(3.0, taus), rtol=1e-5)
+    np.testing.assert_allclose(states[:, 1], 0, atol=1e-9)
+    np.testing.assert_allclose(result.sharpness_at(taus), 2 * (1 + exact(3.0, taus) ** 2), rtol=1e-4)
+    assert np.all(np.diff(result.sharpness) < 0)  # both flows decrease lambda_1
+
+
+def test_limiting_flow_accepts_optimizer_instances():
+    result = flow.limiting_flow(valley(), eosfast.NormalizedGD(0.01), np.array([2.0, 0.0]), 0.5)
+    assert result.algorithm == "ngd"
+    with pytest.raises(TypeError):
+        flow.limiting_flow(valley(), eosfast.GD(0.01), np.array([2.0, 0.0]), 0.5)
+    with pytest.raises(ValueError, match="'ngd' or 'sqrt'"):
+        flow.limiting_flow(valley(), "adam", np.array([2.0, 0.0]), 0.5)
+
+
+@pytest.mark.parametrize("algorithm, c", [("ngd", 0.25), ("sqrt", 0.125)])
+def test_limiting_flow_two_normal_directions(algorithm, c):
+    def rhs(x):
+        a, da = 3 + np.sin(x), np.cos(x)
+        return -c * da / a if algorithm == "ngd" else -c * da
+
+    taus = np.linspace(0, 1.5, 4)
+    result = flow.limiting_flow(two_normal(), algorithm, np.array([0.3, 0.0, 0.0]), 1.5, taus=taus)
+    np.testing.assert_allclose(result.at(taus)[:, 0], reference_flow_1d(rhs, 0.3, taus), rtol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm, c", [("ngd", 0.25), ("sqrt", 0.125)])
+def test_limiting_flow_on_the_circle(algorithm, c):
+    def rhs(theta):
+        a, da = 2 + np.cos(theta), -np.sin(theta)
+        return -c * da / a if algorithm == "ngd" else -c * da
+
+    theta0, taus = 0.6, np.linspace(0, 2, 5)
+    X0 = np.array([np.cos(theta0), np.sin(theta0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = flow.limiting_flow(circle(), algorithm, X0, 2.0, taus=taus, rtol=1e-7)
+    states = result.at(taus)
+    np.testing.assert_allclose(np.hypot(states[:, 0], states[:, 1]), 1.0, atol=1e-7)
+    theta = np.arctan2(states[:, 1], states[:, 0])
+    np.testing.assert_allclose(theta, reference_flow_1d(rhs, theta0, taus), atol=1e-5)
+
+
+def test_implicit_tangent_agrees_with_explicit():
+    X0, taus = np.array([2.0, 0.0]), np.array([0.0, 0.5, 1.0])
+    explicit = flow.limiting_flow(valley(), "ngd", X0, 1.0, taus=taus, tangent="explicit")
+    implicit = flow.limiting_flow(valley(), "ngd", X0, 1.0, taus=taus, tangent="implicit")
+    np.testing.assert_allclose(implicit.at(taus), explicit.at(taus), atol=1e-5)
