@@ -3,10 +3,9 @@ derivatives, plus their known manifold quantities: independent references for th
 manifold-flow tests."""
 
 import numpy as np
+from eosfast.problems import Callback
 from scipy.integrate import solve_ivp
 from scipy.special import lambertw
-
-from eosfast.problems import Callback
 
 
 def valley():
@@ -98,5 +97,7 @@ def circle():
 
 def reference_flow_1d(rhs, x0, taus):
     """Integrate a scalar ODE dx/dtau = rhs(x) to 1e-12 as the flow reference."""
-    sol = solve_ivp(lambda t, x: [rhs(x[0])], (0, max(taus)), [x0], t_eval=taus, rtol=1e-12, atol=1e-12)
+    sol = solve_ivp(
+        lambda t, x: [rhs(x[0])], (0, max(taus)), [x0], t_eval=taus, rtol=1e-12, atol=1e-12
+    )
     return sol.y[0]

@@ -1,7 +1,9 @@
 import warnings
 
+import eosfast
 import numpy as np
 import pytest
+from eosfast import flow
 from flow_toys import (
     circle,
     reference_flow_1d,
@@ -11,9 +13,6 @@ from flow_toys import (
     valley_phi,
     valley_sqrt_flow,
 )
-
-import eosfast
-from eosfast import flow
 
 
 @pytest.mark.parametrize("start", [(3.0, 0.5), (-1.2, 0.8), (0.7, -1.5)])
@@ -37,7 +36,9 @@ def test_sharpness_gradient_and_tangent_on_valley():
     assert abs(top.vector[1]) == pytest.approx(1.0, abs=1e-10)
     np.testing.assert_allclose(flow.grad_sharpness(valley(), X), [4 * 1.5, 0.0], atol=1e-10)
     np.testing.assert_allclose(flow.tangent_projector(valley(), X), [[1, 0], [0, 0]], atol=1e-12)
-    np.testing.assert_allclose(flow.tangent_apply(valley(), X, np.array([0.3, 2.0])), [0.3, 0], atol=1e-6)
+    np.testing.assert_allclose(
+        flow.tangent_apply(valley(), X, np.array([0.3, 2.0])), [0.3, 0], atol=1e-6
+    )
 
 
 def test_tangent_projector_with_two_normal_directions():
@@ -51,7 +52,9 @@ def test_tangent_projector_on_the_circle():
     theta = 0.7
     X = np.array([np.cos(theta), np.sin(theta)])
     tangent = np.array([-np.sin(theta), np.cos(theta)])
-    np.testing.assert_allclose(flow.tangent_projector(circle(), X), np.outer(tangent, tangent), atol=1e-8)
+    np.testing.assert_allclose(
+        flow.tangent_projector(circle(), X), np.outer(tangent, tangent), atol=1e-8
+    )
 
 
 def test_eigengap_warning():
@@ -64,11 +67,15 @@ def test_eigengap_warning():
 @pytest.mark.parametrize("algorithm, exact", [("ngd", valley_ngd_flow), ("sqrt", valley_sqrt_flow)])
 def test_limiting_flow_on_valley(algorithm, exact):
     taus = np.linspace(0, 2, 9)
-    result = flow.limiting_flow(valley(), algorithm, np.array([3.0, 0.0]), 2.0, taus=taus, rtol=1e-7)
+    result = flow.limiting_flow(
+        valley(), algorithm, np.array([3.0, 0.0]), 2.0, taus=taus, rtol=1e-7
+    )
     states = result.at(taus)
     np.testing.assert_allclose(states[:, 0], exact(3.0, taus), rtol=1e-5)
     np.testing.assert_allclose(states[:, 1], 0, atol=1e-9)
-    np.testing.assert_allclose(result.sharpness_at(taus), 2 * (1 + exact(3.0, taus) ** 2), rtol=1e-4)
+    np.testing.assert_allclose(
+        result.sharpness_at(taus), 2 * (1 + exact(3.0, taus) ** 2), rtol=1e-4
+    )
     assert np.all(np.diff(result.sharpness) < 0)  # both flows decrease lambda_1
 
 

@@ -7,6 +7,7 @@ manifold flows of Arora, Li & Panigrahi (2022).
 
 from . import (
     _core,  # noqa: F401  (selects the kernel variant first)
+    flow,
     io,
     problems,
 )
@@ -19,6 +20,7 @@ from ._threads import (
     set_num_threads,
 )
 from ._version import __version__
+from .errors import EigengapWarning, FlowConvergenceError, NumericalError
 from .operators import HessianOperator, Operator, as_operator
 from .optimizers import GD, NormalizedGD, PowerLossGD, Schedule, SqrtGD
 from .runner import RunInfo, resume, run
@@ -37,44 +39,43 @@ from .spectrum import (
 )
 from .trajectory import Trajectory
 
-NumericalError = _core.NumericalError
-
 _from_environment()
 _register_with_threadpoolctl()
 
-__all__ = sorted(
-    [
-        "EigenResult",
-        "FlowResult",
-        "GD",
-        "HessianOperator",
-        "NormalizedGD",
-        "NumericalError",
-        "Operator",
-        "PowerLossGD",
-        "PowerResult",
-        "RunInfo",
-        "Schedule",
-        "SharpnessTracker",
-        "SpectralDensity",
-        "SqrtGD",
-        "TraceEstimate",
-        "Trajectory",
-        "__version__",
-        "as_operator",
-        "eigsh",
-        "get_num_threads",
-        "gradient_flow",
-        "hutchinson",
-        "hutchpp",
-        "info",
-        "io",
-        "power_iteration",
-        "problems",
-        "resume",
-        "run",
-        "set_num_threads",
-        "sharpness",
-        "spectral_density",
-    ]
-)
+__all__ = [
+    "GD",
+    "EigenResult",
+    "EigengapWarning",
+    "FlowConvergenceError",
+    "FlowResult",
+    "HessianOperator",
+    "NormalizedGD",
+    "NumericalError",
+    "Operator",
+    "PowerLossGD",
+    "PowerResult",
+    "RunInfo",
+    "Schedule",
+    "SharpnessTracker",
+    "SpectralDensity",
+    "SqrtGD",
+    "TraceEstimate",
+    "Trajectory",
+    "__version__",
+    "as_operator",
+    "eigsh",
+    "flow",
+    "get_num_threads",
+    "gradient_flow",
+    "hutchinson",
+    "hutchpp",
+    "info",
+    "io",
+    "power_iteration",
+    "problems",
+    "resume",
+    "run",
+    "set_num_threads",
+    "sharpness",
+    "spectral_density",
+]

@@ -66,7 +66,14 @@ class FlowComparison:
 
 
 def compare_iterates(
-    problem, iterates, steps, lr: float, flow: LimitingFlow, *, step_offset: int = 0, project_tol=1e-11
+    problem,
+    iterates,
+    steps,
+    lr: float,
+    flow: LimitingFlow,
+    *,
+    step_offset: int = 0,
+    project_tol=1e-11,
 ) -> FlowComparison:
     """Compare iterates x_t (rows of ``iterates`` at ``steps``) with the flow at
     tau = lr^2 (t - step_offset)."""

@@ -23,7 +23,14 @@ import numpy as np
 
 from .._validation import as_real, as_vector
 from ..errors import FlowConvergenceError
-from ._manifold import _check_scope, grad_sharpness, project, tangent_apply, tangent_projector, top_eigen
+from ._manifold import (
+    _check_scope,
+    grad_sharpness,
+    project,
+    tangent_apply,
+    tangent_projector,
+    top_eigen,
+)
 
 # Explicit P_X (a dense eigendecomposition per evaluation) up to this dimension.
 EXPLICIT_TANGENT_MAX_DIM = 400
@@ -32,7 +39,7 @@ _COEFFICIENTS = {"ngd": 0.25, "sqrt": 0.125}
 
 
 def algorithm_name(algorithm) -> str:
-    """"ngd" or "sqrt" from a name or a NormalizedGD / SqrtGD instance."""
+    """ "ngd" or "sqrt" from a name or a NormalizedGD / SqrtGD instance."""
     if isinstance(algorithm, str):
         name = algorithm.lower()
         if name in ("ngd", "normalizedgd", "normalized_gd"):
