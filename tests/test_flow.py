@@ -58,10 +58,10 @@ def test_tangent_projector_on_the_circle():
 
 
 def test_eigengap_warning():
-    # At x = 0 on {y = z = 0} of L = 1/2 (y^2 + z^2) the top eigenvalue is double.
-    degenerate = eosfast.problems.Quadratic(np.array([0.0, 1.0, 1.0]))
+    # L = 1/2 (x_5^2 + x_6^2): the top eigenvalue is double everywhere.
+    degenerate = eosfast.problems.Quadratic(np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0]))
     with pytest.warns(eosfast.EigengapWarning, match="eigengap"):
-        flow.grad_sharpness(degenerate, np.zeros(3))
+        flow.grad_sharpness(degenerate, np.zeros(6))
 
 
 @pytest.mark.parametrize("algorithm, exact", [("ngd", valley_ngd_flow), ("sqrt", valley_sqrt_flow)])

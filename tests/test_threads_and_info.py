@@ -33,6 +33,8 @@ def test_info_reports_build():
 
 
 def test_variant_can_be_forced():
+    if "generic" not in eosfast.info()["variants_built"]:
+        pytest.skip("generic variant not built here")
     assert (
         run_python("import eosfast; print(eosfast.info()['variant'])", EOSFAST_VARIANT="generic")
         == "generic"
