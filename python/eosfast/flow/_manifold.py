@@ -150,10 +150,11 @@ def tangent_projector(problem, X, *, rank: int | None = None, rel_tol: float = 1
         rank = detected
     elif rank != detected:
         magnitudes = np.abs(values[order])
+        cut = magnitudes[max(0, min(rank, detected) - 1) : max(rank, detected) + 1]
         raise ValueError(
             f"rank={rank} contradicts the Hessian's spectrum at X: {detected} eigenvalues exceed "
             f"{rel_tol:g} x max|lambda| (sorted magnitudes around the cut: "
-            f"{np.array2string(magnitudes[max(0, min(rank, detected) - 1) : max(rank, detected) + 1], precision=3)})"
+            f"{np.array2string(cut, precision=3)})"
         )
     N = vectors[:, order[:rank]]
     return np.eye(problem.dim) - N @ N.T
