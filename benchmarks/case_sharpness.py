@@ -97,9 +97,11 @@ def entries(ctx: Context, spec, X, Y, x, k, peers: bool):
     ]
     if not peers:
         return out
+    out.append(("hessian-eigenthings lanczos (steps 20*2^j until converged)", False, eig_lanczos))
+    if ctx.quick and k > 1:  # k x 100 power iterations each would take most of the quick budget
+        return out
     return out + [
         (f"pyhessian power iteration (maxIter={power_iters})", False, pyhessian),
-        ("hessian-eigenthings lanczos (steps 20*2^j until converged)", False, eig_lanczos),
         (f"hessian-eigenthings deflated power (max_iter={power_iters}, LM)", False, eig_power),
     ]
 

@@ -27,7 +27,7 @@ def spec_for(ctx: Context) -> MLPSpec:
 
 def plan(ctx: Context) -> list[tuple[int, int]]:
     """(steps, sharpness_every) pairs."""
-    return [(200, 10)] if ctx.quick else [(1000, 10), (1000, 50)]
+    return [(100, 10)] if ctx.quick else [(1000, 10), (1000, 50)]
 
 
 def learning_rate(spec, X, Y, x) -> float:
