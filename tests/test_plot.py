@@ -92,3 +92,18 @@ def test_spectral_density_overlays_and_markers():
     assert ax.get_yscale() == "log"
     vertical = [x[0] for x, _, _ in _lines(ax)[2:]]
     np.testing.assert_allclose(vertical, [4.0, 4.5, 4.2])
+
+
+def test_flow_tracking_draws_both_sharpnesses_and_the_distance(tmp_path):
+    tau = np.linspace(0, 1, 6)
+    projected, predicted = 3 - tau, 3 - 1.01 * tau
+    distance = np.array([0.0, 1e-3, 2e-3, 3e-3, 4e-3, 5e-3])
+    fig = plot.flow_tracking(tau, projected, predicted, distance, np.ones(6))
+    top, middle, bottom = fig.axes
+    np.testing.assert_allclose(top.lines[0].get_ydata(), predicted)
+    np.testing.assert_allclose(top.lines[1].get_ydata(), projected)
+    assert middle.get_yscale() == "log" and np.isnan(middle.lines[0].get_ydata()[0])
+    np.testing.assert_allclose(bottom.lines[0].get_ydata(), 1.0)
+    assert len(plot.flow_tracking(tau, projected, predicted, distance).axes) == 2
+    paths = plot.save_figure(fig, tmp_path / "flow")
+    assert paths[0].stat().st_size > 0

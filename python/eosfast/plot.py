@@ -213,6 +213,55 @@ def _sqrt_panel(ax, steps, value, target, target_label):
     ax.legend(fontsize="small", frameon=False)
 
 
+def flow_tracking(
+    tau,
+    sharpness_projected,
+    sharpness_flow,
+    distance,
+    alignment=None,
+    *,
+    title: str | None = "trajectory against the limiting flow",
+):
+    """How a trajectory follows the predicted limiting flow (``eosfast.flow.compare``).
+
+    Parameters
+    ----------
+    tau : array_like, shape (m,)
+        tau = lr^2 t of the compared steps.
+    sharpness_projected, sharpness_flow : array_like, shape (m,)
+        lambda_1(Phi(x_t)) (markers) and lambda_1(X(tau)) of the flow (line).
+    distance : array_like, shape (m,)
+        ||Phi(x_t) - X(tau)||, drawn on a log axis.
+    alignment : array_like, shape (m,), optional
+        |cos| of the angle between x_t - Phi(x_t) and v_1, drawn in a third panel.
+
+    For a :class:`eosfast.flow.FlowComparison` ``c``:
+    ``flow_tracking(c.tau, c.sharpness_projected, c.sharpness_flow, c.distance, c.alignment)``.
+    """
+    fig, axes = _figure(3 if alignment is not None else 2)
+    tau = np.asarray(tau, dtype=np.float64)
+    ax = axes[0, 0]
+    ax.plot(tau, sharpness_flow, lw=1.2, color="C3", label="flow: $\\lambda_1(X(\\tau))$")
+    ax.plot(
+        tau, sharpness_projected, "o", ms=3, color="C0", label="GD: $\\lambda_1(\\Phi(x_t))$"
+    )
+    ax.set_ylabel("sharpness on $\\Gamma$")
+    ax.legend(fontsize="small", frameon=False)
+    if title:
+        ax.set_title(title)
+    ax = axes[1, 0]
+    ax.plot(tau, _positive(distance), "o-", ms=3, lw=1.0, color="C0")
+    ax.set_yscale("log")
+    ax.set_ylabel("$\\|\\Phi(x_t) - X(\\tau)\\|$")
+    if alignment is not None:
+        ax = axes[2, 0]
+        ax.plot(tau, alignment, "o-", ms=3, lw=1.0, color="C2")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("$|\\cos(x_t - \\Phi(x_t), v_1)|$")
+    axes[-1, 0].set_xlabel("$\\tau = \\eta^2 t$")
+    return fig
+
+
 def spectral_density(
     grid,
     density,

@@ -2,6 +2,7 @@
 gradient of the sharpness, the limiting flows of Normalized GD and GD on sqrt(L), and the
 distance between a real trajectory and the prediction."""
 
+from ._compare import FlowComparison, Prediction, compare, compare_iterates, predict_and_compare
 from ._limiting import LimitingFlow, limiting_flow
 from ._manifold import (
     Projection,
@@ -15,6 +16,11 @@ from ._manifold import (
 )
 
 __all__ = [
+    "FlowComparison",
+    "Prediction",
+    "compare",
+    "compare_iterates",
+    "predict_and_compare",
     "LimitingFlow",
     "Projection",
     "TopEigen",

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._limiting import LimitingFlow
+from .._validation import as_positive_int, as_real
+from ._limiting import LimitingFlow, algorithm_name, limiting_flow
 from ._manifold import project, top_eigen
 
 
@@ -18,7 +19,9 @@ class FlowComparison:
     - ``sharpness_projected``: lambda_1(Phi(x_t)); ``sharpness_flow``: lambda_1(X(tau))
     - ``alignment``: |<x_t - Phi(x_t), v_1>| / ||x_t - Phi(x_t)|| with v_1 at Phi(x_t)
       (the theory predicts x_t oscillates along v_1)
-    - ``indicators``: the trajectory's EoS indicators nearest to each step, if recorded.
+    - ``indicators``: the trajectory's EoS indicators (see :attr:`eosfast.Trajectory.eos`)
+      at the sharpness measurement nearest to each step, if any were recorded, with
+      their steps under ``"step"``.
     """
 
     steps: np.ndarray
@@ -62,6 +65,7 @@ class FlowComparison:
             )
         }
         out["relative_sharpness_error"] = self.relative_sharpness_error
+        out.update({f"indicator_{name}": value for name, value in self.indicators.items()})
         return out
 
 
@@ -73,7 +77,7 @@ def compare_iterates(
     flow: LimitingFlow,
     *,
     step_offset: int = 0,
-    project_tol=1e-11,
+    project_tol: float = 1e-11,
 ) -> FlowComparison:
     """Compare iterates x_t (rows of ``iterates`` at ``steps``) with the flow at
     tau = lr^2 (t - step_offset)."""
@@ -97,3 +101,249 @@ def compare_iterates(
         norm = np.linalg.norm(offset)
         align[i] = abs(offset @ top_p.vector) / norm if norm > 0 else np.nan
     return FlowComparison(steps, tau, distance, lam_proj, lam_flow, align, projections)
+
+
+def _constant_lr(trajectory) -> float:
+    schedule = trajectory.metadata.get("optimizer", {}).get("schedule", {})
+    if schedule.get("kind") != "constant":
+        raise ValueError(
+            "the limiting flows use tau = lr^2 t and need a constant learning rate; "
+            f"this trajectory's schedule is {schedule.get('kind')!r}"
+        )
+    return float(schedule["lr"])
+
+
+def _nearest_indicators(trajectory, steps) -> dict:
+    """The trajectory's EoS indicators at the sharpness measurement nearest to each step."""
+    measured = trajectory.sharpness_steps
+    if measured.size == 0:
+        return {}
+    right = np.clip(np.searchsorted(measured, steps), 1, measured.size - 1)
+    left = right - 1
+    if measured.size == 1:
+        nearest = np.zeros(steps.size, dtype=np.int64)
+    else:
+        nearest = np.where(steps - measured[left] <= measured[right] - steps, left, right)
+    out = {"step": measured[nearest]}
+    out.update({name: np.asarray(v)[nearest] for name, v in trajectory.eos.items()})
+    return out
+
+
+def compare(
+    problem, trajectory, flow: LimitingFlow, *, start_step: int = 0, project_tol: float = 1e-11
+) -> FlowComparison:
+    """How closely a trajectory of Normalized GD or GD on sqrt(L) follows a limiting flow.
+
+    Every saved iterate x_t of ``trajectory`` (run it with ``save_iterates_every``)
+    with ``t >= start_step`` and tau = lr^2 (t - start_step) inside the flow's time
+    range is projected, Phi(x_t), and compared with X(tau): the distance, both
+    sharpnesses, the alignment of x_t - Phi(x_t) with v_1 and the recorded EoS
+    indicators (see :class:`FlowComparison`). The flow should start at
+    Phi(x_{start_step}).
+
+    Parameters
+    ----------
+    problem : eosfast problem
+        The problem the trajectory ran on.
+    trajectory : eosfast.Trajectory
+        A run of ``NormalizedGD`` or ``SqrtGD`` (matching ``flow.algorithm``) with a
+        constant learning rate and saved iterates.
+    flow : LimitingFlow
+        From :func:`eosfast.flow.limiting_flow`.
+    start_step : int
+        The step at which the flow's time starts (tau = 0).
+
+    Raises
+    ------
+    ValueError
+        A different algorithm than the flow's, a learning-rate schedule, or no
+        saved iterate in the flow's time range.
+    """
+    name = trajectory.metadata.get("optimizer", {}).get("name", "")
+    if name not in ("NormalizedGD", "SqrtGD"):
+        raise ValueError(
+            f"compare needs a NormalizedGD or SqrtGD trajectory, got {name or 'unknown'}"
+        )
+    if algorithm_name(name) != flow.algorithm:
+        raise ValueError(
+            f"the trajectory ran {name} but the flow is the {flow.algorithm!r} limiting flow"
+        )
+    lr = _constant_lr(trajectory)
+    start_step = as_positive_int(start_step, "start_step", minimum=0)
+    steps = trajectory.iterate_steps
+    tau = lr * lr * (steps - start_step)
+    keep = (steps >= start_step) & (tau <= flow.tau[-1] * (1 + 1e-12))
+    if not np.any(keep):
+        raise ValueError(
+            "no saved iterate lies in the flow's time range: run the trajectory with "
+            "save_iterates_every > 0 and a flow reaching tau = lr^2 (t - start_step)"
+        )
+    result = compare_iterates(
+        problem,
+        trajectory.iterates[keep],
+        steps[keep],
+        lr,
+        flow,
+        step_offset=start_step,
+        project_tol=project_tol,
+    )
+    result.indicators = _nearest_indicators(trajectory, steps[keep])
+    return result
+
+
+@dataclass
+class Prediction:
+    """The result of :func:`predict_and_compare`.
+
+    ``onset_step``: the step of the first run (``phase1``) at which the Phase-II
+    rule held; ``trajectory``: the second run, from x_onset, whose step t is step
+    ``onset_step + t`` of the whole run; ``flow`` starts at Phi(x_onset);
+    ``comparison`` compares them (tau = lr^2 t).
+    """
+
+    algorithm: str
+    lr: float
+    onset_step: int
+    phase1: object
+    trajectory: object
+    flow: LimitingFlow
+    comparison: FlowComparison
+
+
+def _phase2_indicator(trajectory, name: str) -> np.ndarray:
+    """|indicator - 1| per sharpness measurement: NGD 1/S_t + 1/S_{t+1};
+    SqrtGD (sqrt(L_t) + sqrt(L_{t+1})) / (lr lambda_1 / 2)."""
+    eos = trajectory.eos
+    if name == "ngd":
+        return np.abs(eos["inv_stableness_sum"] - 1.0)
+    return np.abs(eos["sqrt_loss_sum"] / eos["sqrt_loss_reference"] - 1.0)
+
+
+def predict_and_compare(
+    problem,
+    algorithm,
+    x0,
+    lr: float,
+    tau_end: float,
+    *,
+    points: int = 20,
+    window: int = 20,
+    onset_tol: float = 0.05,
+    max_phase1_steps: int | None = None,
+    tracker=None,
+    rtol: float = 1e-6,
+    tangent: str = "auto",
+    project_tol: float = 1e-11,
+) -> Prediction:
+    """Run Normalized GD or GD on sqrt(L) from ``x0`` and compare it with the theory.
+
+    Phase I: the optimizer runs from ``x0``, measuring lambda_1 every step, until
+    it oscillates around Gamma: ``window`` consecutive steps with
+
+    - NGD: |1/S_t + 1/S_{t+1} - 1| < ``onset_tol`` (S_t = lr lambda_1 / ||grad L(x_t)||),
+    - SqrtGD: |(sqrt(L_t) + sqrt(L_{t+1})) / (lr lambda_1 / 2) - 1| < ``onset_tol``,
+
+    checked every ``window`` steps; the run stops there, at ``onset_step``.
+    Phase II: the limiting flow starts at Phi(x_onset) and is integrated to
+    ``tau_end``; the optimizer continues from x_onset for tau_end / lr^2 steps,
+    saving ``points`` iterates (and EoS indicators) evenly, and :func:`compare`
+    measures how closely Phi(x_t) follows X(lr^2 t).
+
+    Parameters
+    ----------
+    problem : eosfast problem
+        A loss with a manifold of minimisers (MSE-type).
+    algorithm : "ngd", "sqrt", NormalizedGD or SqrtGD
+        An optimizer instance gives its own learning rate and ``loss_min``;
+        with a name, ``lr`` is used (``loss_min = 0``).
+    x0 : ndarray (dim,)
+    lr : float
+        The learning rate (ignored for an optimizer instance, whose lr must be constant).
+    tau_end : float
+        The length of Phase II in tau = lr^2 t.
+    max_phase1_steps : int, optional
+        Default ``ceil(100 / lr)`` (Phase I takes Theta(1/lr) steps).
+    tracker : eosfast.SharpnessTracker, optional
+        Used for Phase I (default ``SharpnessTracker(k=1, tol=1e-8)``).
+
+    Raises
+    ------
+    eosfast.FlowConvergenceError
+        If the Phase-II rule does not hold within ``max_phase1_steps``.
+    """
+    from .. import NormalizedGD, SharpnessTracker, SqrtGD, run
+    from ..errors import FlowConvergenceError
+
+    name = algorithm_name(algorithm)
+    if isinstance(algorithm, str):
+        lr = as_real(lr, "lr")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        optimizer = NormalizedGD(lr) if name == "ngd" else SqrtGD(lr)
+    else:
+        optimizer = algorithm
+        schedule = optimizer.schedule.config()
+        if schedule["kind"] != "constant":
+            raise ValueError("predict_and_compare needs a constant learning rate")
+        lr = float(schedule["lr"])
+    tau_end = as_real(tau_end, "tau_end")
+    if not tau_end > 0:
+        raise ValueError(f"tau_end must be positive, got {tau_end}")
+    points = as_positive_int(points, "points")
+    window = as_positive_int(window, "window")
+    onset_tol = as_real(onset_tol, "onset_tol")
+    if max_phase1_steps is None:
+        max_phase1_steps = int(np.ceil(100.0 / lr))
+    max_phase1_steps = as_positive_int(max_phase1_steps, "max_phase1_steps")
+    if tracker is None:
+        tracker = SharpnessTracker(k=1, tol=1e-8)
+
+    def phase2_reached(info) -> bool:
+        values = _phase2_indicator(info.trajectory(), name)
+        recent = values[np.isfinite(values)][-window:]
+        return recent.size == window and bool(np.all(recent < onset_tol))
+
+    phase1 = run(
+        problem,
+        optimizer,
+        x0,
+        max_phase1_steps,
+        sharpness_every=1,
+        tracker=tracker,
+        callback=phase2_reached,
+        callback_every=window,
+    )
+    if phase1.status != "stopped_by_callback":
+        values = _phase2_indicator(phase1, name)
+        last = values[np.isfinite(values)][-window:]
+        raise FlowConvergenceError(
+            f"{type(optimizer).__name__} did not settle into Phase II within "
+            f"{max_phase1_steps} steps (run status {phase1.status!r}; the last |indicator - 1| "
+            f"values: {np.array2string(last[-5:], precision=3)}, wanted < {onset_tol:g} over "
+            f"{window} steps): raise max_phase1_steps or start nearer to the minimisers"
+        )
+    steps = max(1, int(round(tau_end / (lr * lr))))
+    every = max(1, steps // points)
+    trajectory = run(
+        problem,
+        optimizer,
+        phase1.x_final,
+        steps,
+        sharpness_every=every,
+        tracker=tracker,
+        record_every=every,
+        save_iterates_every=every,
+    )
+    taus = lr * lr * trajectory.iterate_steps
+    flow = limiting_flow(
+        problem,
+        name,
+        phase1.x_final,
+        float(taus[-1]),
+        taus=taus,
+        rtol=rtol,
+        tangent=tangent,
+        project_tol=project_tol,
+    )
+    comparison = compare(problem, trajectory, flow, project_tol=project_tol)
+    return Prediction(name, lr, phase1.step, phase1, trajectory, flow, comparison)
