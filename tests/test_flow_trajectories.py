@@ -19,7 +19,7 @@ def _valley_error(algorithm, lr, tau_end=2.0):
     X0 = problem.phi(START)
     errors = [
         np.linalg.norm(problem.phi(x) - problem.limiting_flow(X0, lr**2 * t, algorithm))
-        for t, x in zip(traj.iterate_steps, traj.iterates)
+        for t, x in zip(traj.iterate_steps, traj.iterates, strict=True)
     ]
     return max(errors)
 

@@ -242,9 +242,7 @@ def flow_tracking(
     tau = np.asarray(tau, dtype=np.float64)
     ax = axes[0, 0]
     ax.plot(tau, sharpness_flow, lw=1.2, color="C3", label="flow: $\\lambda_1(X(\\tau))$")
-    ax.plot(
-        tau, sharpness_projected, "o", ms=3, color="C0", label="GD: $\\lambda_1(\\Phi(x_t))$"
-    )
+    ax.plot(tau, sharpness_projected, "o", ms=3, color="C0", label="GD: $\\lambda_1(\\Phi(x_t))$")
     ax.set_ylabel("sharpness on $\\Gamma$")
     ax.legend(fontsize="small", frameon=False)
     if title:
