@@ -117,3 +117,24 @@ def test_compare_and_predict_bad_input():
         flow.predict_and_compare(problem, "ngd", START, 0.02, -1.0)
     with pytest.raises(ValueError, match="lr"):
         flow.predict_and_compare(problem, "sqrt", START, 0.0, 1.0)
+
+
+def test_ngd_on_an_mlp_follows_the_predicted_sharpness():
+    """About 2k parameters, trained to zero MSE on the digits by Normalized GD itself (Phase
+    I), then lambda_1(Phi(x_t)) against tau = lr^2 t follows the flow's lambda_1(X(tau))."""
+    pytest.importorskip("sklearn")
+    from eosfast.data import load_digits_data
+    from eosfast.problems import MLP
+
+    X, labels = load_digits_data(n_samples=60, targets="labels")
+    problem = MLP(X, (labels - 4.5) / 3.0, hidden=[30], activation="tanh", loss="mse")
+    assert 1900 <= problem.dim <= 2100
+    pred = flow.predict_and_compare(
+        problem, "ngd", problem.init(seed=3), 0.01, 1.0, points=8, rtol=1e-3, project_tol=1e-9
+    )
+    c = pred.comparison
+    assert pred.phase1.loss[-1] < 1e-3  # near-zero loss once Phase II starts
+    assert c.sharpness_projected[-1] < 0.8 * c.sharpness_projected[0]  # lambda_1 falls >= 20%
+    assert np.max(c.relative_sharpness_error) < 0.05
+    assert np.all(np.diff(c.sharpness_flow) < 0)
+    np.testing.assert_allclose(c.indicators["inv_stableness_sum"][:-1], 1.0, atol=0.1)
