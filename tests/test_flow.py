@@ -4,6 +4,7 @@ import eosfast
 import numpy as np
 import pytest
 from eosfast import flow
+from eosfast.problems import Circle
 from flow_toys import (
     circle,
     reference_flow_1d,
@@ -109,11 +110,15 @@ def test_limiting_flow_on_the_circle(algorithm, c):
     X0 = np.array([np.cos(theta0), np.sin(theta0)])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = flow.limiting_flow(circle(), algorithm, X0, 2.0, taus=taus, rtol=1e-7)
+        result = flow.limiting_flow(Circle(), algorithm, X0, 2.0, taus=taus, rtol=1e-7)
     states = result.at(taus)
     np.testing.assert_allclose(np.hypot(states[:, 0], states[:, 1]), 1.0, atol=1e-7)
     theta = np.arctan2(states[:, 1], states[:, 0])
     np.testing.assert_allclose(theta, reference_flow_1d(rhs, theta0, taus), atol=1e-5)
+    # The same flow from a Python callback without `third` (finite differences): labelled.
+    with pytest.warns(eosfast.FiniteDifferenceWarning):
+        approximate = flow.limiting_flow(circle(), algorithm, X0, 2.0, taus=taus, rtol=1e-7)
+    np.testing.assert_allclose(approximate.at(taus), states, atol=1e-5)
 
 
 def test_implicit_tangent_agrees_with_explicit():
@@ -121,3 +126,18 @@ def test_implicit_tangent_agrees_with_explicit():
     explicit = flow.limiting_flow(valley(), "ngd", X0, 1.0, taus=taus, tangent="explicit")
     implicit = flow.limiting_flow(valley(), "ngd", X0, 1.0, taus=taus, tangent="implicit")
     np.testing.assert_allclose(implicit.at(taus), explicit.at(taus), atol=1e-5)
+
+
+def test_finite_difference_third_is_labelled():
+    """A callback without `third` still gives grad lambda_1 (finite differences), with a
+    warning that says so; its value agrees with the exact one to finite-difference accuracy."""
+    exact = valley()
+
+    def loss_and_grad(p):
+        return exact.loss_and_grad(p)
+
+    approximate = eosfast.problems.Callback(loss_and_grad, 2)
+    X = np.array([1.5, 0.0])
+    with pytest.warns(eosfast.FiniteDifferenceWarning, match="finite differences"):
+        g = flow.grad_sharpness(approximate, X)
+    np.testing.assert_allclose(g, flow.grad_sharpness(exact, X), rtol=1e-5, atol=1e-6)

@@ -20,7 +20,12 @@ from ._threads import (
     set_num_threads,
 )
 from ._version import __version__
-from .errors import EigengapWarning, FlowConvergenceError, NumericalError
+from .errors import (
+    EigengapWarning,
+    FiniteDifferenceWarning,
+    FlowConvergenceError,
+    NumericalError,
+)
 from .operators import HessianOperator, Operator, as_operator
 from .optimizers import GD, NormalizedGD, PowerLossGD, Schedule, SqrtGD
 from .runner import RunInfo, resume, run
@@ -46,6 +51,7 @@ __all__ = [
     "GD",
     "EigenResult",
     "EigengapWarning",
+    "FiniteDifferenceWarning",
     "FlowConvergenceError",
     "FlowResult",
     "HessianOperator",

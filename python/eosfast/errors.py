@@ -14,4 +14,9 @@ class EigengapWarning(UserWarning):
     """The top Hessian eigenvalue is (nearly) repeated, so lambda_1 is not differentiable."""
 
 
-__all__ = ["EigengapWarning", "FlowConvergenceError", "NumericalError"]
+class FiniteDifferenceWarning(UserWarning):
+    """A result rests on finite-difference derivatives (a problem without an exact
+    ``third`` or ``hvp``): expect about 1e-8 relative error, not machine precision."""
+
+
+__all__ = ["EigengapWarning", "FiniteDifferenceWarning", "FlowConvergenceError", "NumericalError"]

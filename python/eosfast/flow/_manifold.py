@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import as_real, as_vector
-from ..errors import EigengapWarning, FlowConvergenceError
+from ..errors import EigengapWarning, FiniteDifferenceWarning, FlowConvergenceError
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,19 @@ def grad_sharpness(problem, X, *, top: TopEigen | None = None, gap_tol: float = 
 
     Warns (:class:`EigengapWarning`) when the relative eigengap
     ``(lambda_1 - lambda_2) / lambda_1`` is below ``gap_tol``: lambda_1 is then
-    (nearly) not differentiable and the value is unreliable.
+    (nearly) not differentiable and the value is unreliable; and
+    (:class:`FiniteDifferenceWarning`) when the problem has no exact ``third``
+    (e.g. a :class:`~eosfast.problems.Callback` without one), whose finite
+    differences carry about 1e-8 relative error.
     """
     X = as_vector(X, problem.dim, "X")
+    if not problem.exact_third:
+        warnings.warn(
+            f"{type(problem).__name__} has no exact third derivative: grad lambda_1 uses "
+            "finite differences (about 1e-8 relative error); pass `third=` for exact values",
+            FiniteDifferenceWarning,
+            stacklevel=2,
+        )
     top = top_eigen(problem, X) if top is None else top
     if top.eigengap < gap_tol:
         warnings.warn(
