@@ -12,11 +12,11 @@ the top Hessian eigenvector and drift along it. eosfast predicts the drift,
 
 from Phi(x_onset) and compares: lambda_1(Phi(x_t)) against lambda_1(X(tau)), the
 distance ||Phi(x_t) - X(tau)|| and the alignment of x_t - Phi(x_t) with v_1. Prints a
-table per algorithm and writes figures (PNG and SVG) to --out. A few minutes on two
+table per algorithm and writes figures (PNG and SVG) to --out. About a minute on two
 cores with the defaults.
 
-    python examples/manifold_flow_digits.py [--samples 200] [--hidden 64] [--lr 0.01]
-        [--tau 1.5] [--seed 0] [--out manifold-flow-figures]
+    python examples/manifold_flow_digits.py [--samples 100] [--hidden 48] [--lr 0.01]
+        [--tau 1.0] [--seed 0] [--out manifold-flow-figures]
 """
 
 import argparse
@@ -31,10 +31,10 @@ from eosfast.problems import MLP
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--hidden", type=int, default=48)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--tau", type=float, default=1.5)
+    parser.add_argument("--tau", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--points", type=int, default=12)
     parser.add_argument("--out", type=Path, default=Path("manifold-flow-figures"))

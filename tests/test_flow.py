@@ -141,3 +141,35 @@ def test_finite_difference_third_is_labelled():
     with pytest.warns(eosfast.FiniteDifferenceWarning, match="finite differences"):
         g = flow.grad_sharpness(approximate, X)
     np.testing.assert_allclose(g, flow.grad_sharpness(exact, X), rtol=1e-5, atol=1e-6)
+
+
+def test_limiting_flow_warns_once_about_a_repeated_top_eigenvalue():
+    # L = 1/2 (a(x) y^2 + a(x) z^2): the top eigenvalue a(x) = 3 + sin x is double on Gamma.
+    def loss_and_grad(p):
+        x, y, z = p
+        a, r = 3 + np.sin(x), y * y + z * z
+        return 0.5 * a * r, np.array([0.5 * np.cos(x) * r, a * y, a * z])
+
+    def hvp(p, v):
+        x, y, z = p
+        a, c = 3 + np.sin(x), np.cos(x)
+        H = np.array(
+            [[-0.5 * np.sin(x) * (y * y + z * z), c * y, c * z], [c * y, a, 0], [c * z, 0, a]]
+        )
+        return H @ v
+
+    def third(p, u):
+        x, y, z = p
+        c, s = np.cos(x), np.sin(x)
+        dx = -0.5 * c * (y * y + z * z) * u[0] ** 2 - 2 * s * (y * u[1] + z * u[2]) * u[0]
+        dx += c * (u[1] ** 2 + u[2] ** 2)
+        dy = -s * y * u[0] ** 2 + 2 * c * u[0] * u[1]
+        dz = -s * z * u[0] ** 2 + 2 * c * u[0] * u[2]
+        return np.array([dx, dy, dz])
+
+    double = eosfast.problems.Callback(loss_and_grad, 3, hvp=hvp, third=third)
+    with pytest.warns(eosfast.EigengapWarning, match="repeated at") as record:
+        result = flow.limiting_flow(double, "sqrt", np.array([0.3, 0.0, 0.0]), 0.5)
+    assert len(record) == 1
+    assert result.info["degenerate_evaluations"] == result.info["velocity_evaluations"]
+    assert result.info["smallest_eigengap"] < 1e-3

@@ -17,12 +17,13 @@ applied implicitly through central differences of Phi otherwise.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._validation import as_real, as_vector
-from ..errors import FlowConvergenceError
+from ..errors import EigengapWarning, FlowConvergenceError
 from ._manifold import (
     _check_scope,
     grad_sharpness,
@@ -36,6 +37,9 @@ from ._manifold import (
 EXPLICIT_TANGENT_MAX_DIM = 400
 
 _COEFFICIENTS = {"ngd": 0.25, "sqrt": 0.125}
+
+# Relative eigengap (lambda_1 - lambda_2) / lambda_1 below which lambda_1 counts as repeated.
+GAP_TOL = 1e-3
 
 
 def algorithm_name(algorithm) -> str:
@@ -111,11 +115,18 @@ class _Velocity:
         self.project_tol = project_tol
         self.previous_vector = None
         self.evaluations = 0
+        self.smallest_gap = np.inf
+        self.degenerate = 0
 
     def __call__(self, X):
         top = top_eigen(self.problem, X, v0=self.previous_vector)
         self.previous_vector = top.vector
-        grad = grad_sharpness(self.problem, X, top=top)
+        # One warning per flow (see limiting_flow), not one per evaluation.
+        self.smallest_gap = min(self.smallest_gap, top.eigengap)
+        self.degenerate += top.eigengap < GAP_TOL
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EigengapWarning)
+            grad = grad_sharpness(self.problem, X, top=top, gap_tol=GAP_TOL)
         if self.log:
             grad = grad / top.sharpness
         direction = -self.coefficient * grad
@@ -211,6 +222,15 @@ def limiting_flow(
             rejected += 1
         # Heun's local error is O(h^3): scale by error^(-1/3), with the usual safety bounds.
         h *= min(4.0, max(0.2, 0.9 * max(error, 1e-10) ** (-1.0 / 3.0)))
+    if velocity.degenerate:
+        warnings.warn(
+            f"the top eigenvalue was (nearly) repeated at {velocity.degenerate} of "
+            f"{velocity.evaluations} evaluations of the flow (smallest relative eigengap "
+            f"{velocity.smallest_gap:.2e} < {GAP_TOL:g}): lambda_1 is not differentiable there "
+            "and the theory's flow is not defined; treat the result past that point with care",
+            EigengapWarning,
+            stacklevel=2,
+        )
     return LimitingFlow(
         algorithm=name,
         tau=np.array(times),
@@ -219,5 +239,11 @@ def limiting_flow(
         velocity=np.array(vel),
         steps=steps,
         rejected=rejected,
-        info={"tangent": tangent, "rtol": rtol, "velocity_evaluations": velocity.evaluations},
+        info={
+            "tangent": tangent,
+            "rtol": rtol,
+            "velocity_evaluations": velocity.evaluations,
+            "smallest_eigengap": velocity.smallest_gap,
+            "degenerate_evaluations": velocity.degenerate,
+        },
     )
