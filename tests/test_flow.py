@@ -173,3 +173,15 @@ def test_limiting_flow_warns_once_about_a_repeated_top_eigenvalue():
     assert len(record) == 1
     assert result.info["degenerate_evaluations"] == result.info["velocity_evaluations"]
     assert result.info["smallest_eigengap"] < 1e-3
+
+
+def test_scope_cross_entropy_is_an_error_and_relu_a_warning():
+    X = np.random.default_rng(0).standard_normal((6, 3))
+    ce = eosfast.problems.MLP(X, np.array([0, 1, 2, 0, 1, 2]), hidden=[4], loss="ce")
+    with pytest.raises(ValueError, match="cross-entropy has no manifold"):
+        flow.limiting_flow(ce, "ngd", ce.init(seed=0), 0.1)
+    with pytest.raises(ValueError, match="cross-entropy has no manifold"):
+        flow.predict_and_compare(ce, "ngd", ce.init(seed=0), 0.01, 0.1)
+    relu = eosfast.problems.MLP(X, X[:, :1], hidden=[8], activation="relu")
+    with pytest.raises(ValueError, match="tau_end"), pytest.warns(UserWarning, match="ReLU"):
+        flow.limiting_flow(relu, "sqrt", relu.init(seed=0), -1.0)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validation import as_positive_int, as_real
 from ._limiting import LimitingFlow, algorithm_name, limiting_flow
-from ._manifold import project, top_eigen
+from ._manifold import _check_scope, project, top_eigen
 
 
 @dataclass
@@ -275,6 +275,7 @@ def predict_and_compare(
     from ..errors import FlowConvergenceError
 
     name = algorithm_name(algorithm)
+    _check_scope(problem)
     if isinstance(algorithm, str):
         lr = as_real(lr, "lr")
         if not lr > 0:
