@@ -48,19 +48,21 @@ inline Index default_budget(Index ncv, Index max_matvecs)
 }
 
 // Looks for an eigenvalue of H on the complement of the orthonormal columns D
-// that would displace one of `locked` under `which`: at most 10 Lanczos steps
-// from a random vector (a missed copy is an exact eigenvector of the
-// compression, separated from the rest there, and dominates within a few
-// steps). Returns true and the candidate's Ritz vector, and whether it sits
-// at the top end.
+// that would displace one of `locked` under `which`, by Lanczos from a random
+// vector. A complement of at most `capacity` dimensions is processed whole
+// (the Ritz values are then its exact eigenvalues); a larger one gets at most
+// 10 steps (a missed copy is an exact eigenvector of the compression,
+// separated from the rest there, and dominates within a few steps). Returns
+// true and the candidate's Ritz vector, and whether it sits at the top end.
 template <class Op>
 bool find_missed(CountingOperator<Op>& op, const Matrix& D, const Vector& locked, Which which, double tol,
                  Index capacity, SplitMix64& rng, double& scale, Vector& candidate, bool& top)
 {
-    const Index n = op.rows();
-    const Index room = std::min({Index(10), capacity, n - D.cols()});
+    const Index n = op.rows(), free = n - D.cols();
+    const bool whole = free <= capacity;
+    const Index room = whole ? free : std::min<Index>(10, capacity);
     if (room <= 0) return false;
-    KrylovBasis basis(n, room, 1, D, rng);
+    KrylovBasis basis(n, room, 1, D, rng, scale);
     basis.start(Matrix(n, 0));
     Vector theta, est;
     Matrix S;
@@ -81,14 +83,14 @@ bool find_missed(CountingOperator<Op>& op, const Matrix& D, const Vector& locked
             candidate = y.col(0);
             return true;
         }
-        // Settled: after a few steps (a separated missed eigenvalue dominates
-        // the Krylov space by then), the extreme Ritz value has converged to
-        // well within its distance from the locked values (an end that cannot
-        // compete is settled).
+        // Settled (a large complement only): after a few steps (a separated
+        // missed eigenvalue dominates the Krylov space by then), the extreme
+        // Ritz value has converged to well within its distance from the
+        // locked values (an end that cannot compete is settled).
         auto settled = [&](double margin, double estimate) {
             return !std::isfinite(margin) || estimate <= std::max(0.1 * -margin, slack);
         };
-        if (p >= 3 && settled(m_top, est[p - 1]) && settled(m_bottom, est[0])) return false;
+        if (!whole && p >= 3 && settled(m_top, est[p - 1]) && settled(m_bottom, est[0])) return false;
     }
     return false;
 }
@@ -124,24 +126,30 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     // The check for missed copies, once the run converged. With k = 1 and a
     // random start there is nothing to miss: another copy of the top
     // eigenvalue would not change the answer.
-    Matrix D = basis->span();
+    Matrix D = basis->processed_vectors();
     basis.reset();
     const bool check = opt.k > 1 || v0.cols() > 0;
-    while (check && run.all_converged && D.cols() < n) {
+    // Each round locks a pair orthogonal to the locked ones and D grows by one
+    // column, so n rounds are more than enough.
+    for (Index round = 0; check && run.all_converged && D.cols() < n && round < n; ++round) {
         Vector candidate;
         bool top = true;
         if (!detail::find_missed(H, D, values, opt.which, opt.tol, ncv, rng, scale, candidate, top)) break;
         const Which end = opt.which == Which::LM ? Which::LM : (top ? Which::LA : Which::SA);
         const Index room = std::min(ncv, n - Y.cols());
         if (room < 1) break;
-        KrylovBasis deflated(n, room, 1, Y, rng);
+        KrylovBasis deflated(n, room, 1, Y, rng, scale);
         deflated.start(candidate);
         LanczosRun extra = lanczos_run(H, deflated, 1, end, opt.tol, scale);
         result.restarts += extra.restarts;
         if (!extra.all_converged) break;
-        // Lock the new pair; drop the worst so k remain.
-        Matrix D_next(n, Y.cols() + deflated.span().cols());
-        D_next << Y, deflated.span();
+        // Lock the new pair; drop the worst so k remain. The next check looks
+        // at the complement of D and the new vector: the copies still missed
+        // are orthogonal to both. (Not the deflated run's whole Krylov space:
+        // it may hold copies of other wanted eigenvalues, none of them locked.)
+        Vector added = extra.vectors.col(0);
+        const Norms left = orthogonalize(D, added);
+        const bool grows = left.after > 1e-8 * left.before && D.cols() < n;
         Vector all(values.size() + 1);
         all << values, extra.values;
         Matrix Yall(n, Y.cols() + 1), HYall(n, Y.cols() + 1);
@@ -157,7 +165,11 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
             HY.col(j) = HYall.col(i);
             values[j] = all[i];
         }
-        D.swap(D_next);
+        if (grows) {
+            Matrix D_next(n, D.cols() + 1);
+            D_next << D, added / left.after;
+            D.swap(D_next);
+        }
     }
 
     if (Y.cols() > 0) {
