@@ -105,6 +105,50 @@ def test_tiny_dimensions(rng, n, k, which):
     np.testing.assert_allclose(res.eigenvalues, wanted(spectrum, k, which), atol=1e-10)
 
 
+def _small_spectra():
+    """Small spectra with repeated eigenvalues, where the Krylov space of a
+    random start becomes invariant (exact breakdown) after a few steps."""
+    fixed = [
+        [0, 1, 1],
+        [0, 1, 1, 1],
+        [1, 1],
+        [0, 0, 1, 1],
+        [5, 5, 5, 1, 0, -1],
+        [2, 2, -3, -3, -3, 1],
+        [0] * 7,  # the zero matrix
+        [1] * 9,  # the identity
+        [0] * 8 + [3],  # rank 1
+        [0] * 10 + [-2],
+        [4],
+        [0, 3, 3, 2, 1, 3, 3, -2, 0, -3, -3, 1],
+    ]
+    rng = np.random.default_rng(2024)
+    drawn = [rng.integers(-3, 4, size=int(rng.integers(2, 13))) for _ in range(8)]
+    return [np.asarray(d, dtype=float) for d in fixed + drawn]
+
+
+@pytest.mark.parametrize("which", ["LA", "SA", "LM", "BE"])
+@pytest.mark.parametrize("case", range(len(_small_spectra())))
+def test_every_copy_of_repeated_eigenvalues(which, case):
+    """All k from 1 to n on small rotated integer spectra: exactly LAPACK's
+    wanted eigenvalues, every copy of a repeated one included."""
+    spectrum = _small_spectra()[case]
+    n = spectrum.size
+    rng = np.random.default_rng(case)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = (Q * spectrum) @ Q.T
+    A = 0.5 * (A + A.T)
+    lam = np.linalg.eigvalsh(A)
+    size = np.max(np.abs(lam)) if np.any(lam) else 1.0
+    for k in range(1, n + 1):
+        res = eosfast.eigsh(A, k=k, which=which, tol=1e-8, seed=k)
+        check_result(A, res, k, 1e-8, lam)
+        got, expected = res.eigenvalues, wanted(lam, k, which)
+        if which == "LM":  # ties between +a and -a may go either way
+            got, expected = np.abs(got), np.abs(expected)
+        np.testing.assert_allclose(np.sort(got), np.sort(expected), rtol=0, atol=1e-8 * size)
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_zero_operator(k):
     n = 40

@@ -31,9 +31,10 @@ def eigsh(
     residual ``||H v - lambda v||`` is at most ``tol * scale``, scale the
     largest ``|Ritz value|`` seen (an estimate of ``||H||``). Every copy of a
     repeated eigenvalue among the k wanted is found: after convergence a
-    Lanczos run from a fresh random vector, on the complement of everything
-    seen, looks for eigenvalues the Krylov space could not contain; any it
-    finds are converged with the found pairs deflated and replace the worst.
+    Lanczos run from a fresh random vector, with the found pairs deflated,
+    looks for eigenvalues the Krylov space could not contain (on small
+    operators it covers the whole complement); any it finds are converged
+    there and replace the worst, and the check repeats.
 
     Parameters
     ----------

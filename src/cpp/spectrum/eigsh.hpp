@@ -3,20 +3,20 @@
 //
 // A single-vector Krylov space holds one direction of each eigenspace, so a
 // plain Lanczos run returns one copy of a repeated eigenvalue (Parlett 1998,
-// sec. 13.1). After the first run converges, a check looks for what it cannot
-// see: Lanczos from a fresh random vector on H compressed to the orthogonal
-// complement of everything the run spanned. A missed copy is an exact
-// eigenvector of that compression and surfaces fast; when a Ritz value there
-// beats the k-th found one by more than the tolerance, a run deflated by the
-// locked pairs (Saad 2011, sec. 4.2) converges it, it replaces the worst
-// pair, and the check repeats. A final Rayleigh-Ritz on the locked block
+// sec. 13.1); after a breakdown (an invariant Krylov space, common on small
+// or low-rank operators) its Ritz pairs are exact and it stops with the copies
+// it cannot see. After the first run converges, a check looks for them:
+// Lanczos from a fresh random vector on H deflated by the locked pairs (Saad
+// 2011, sec. 4.2), whose spectrum is everything not locked. When an extreme
+// Ritz value there beats the worst locked value by more than the tolerance,
+// the same run converges it, it replaces the worst pair, and the check
+// repeats from a new random vector. A final Rayleigh-Ritz on the locked block
 // removes the small coupling deflation leaves between pairs.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <memory>
 
 #include "lanczos.hpp"
 #include "rayleigh_ritz.hpp"
@@ -47,24 +47,21 @@ inline Index default_budget(Index ncv, Index max_matvecs)
     return max_matvecs > 0 ? max_matvecs : std::max<Index>(2000, 200 * ncv);
 }
 
-// Looks for an eigenvalue of H on the complement of the orthonormal columns D
-// that would displace one of `locked` under `which`: at most 10 Lanczos steps
-// from a random vector (a missed copy is an exact eigenvector of the
-// compression, separated from the rest there, and dominates within a few
-// steps). Returns true and the candidate's Ritz vector, and whether it sits
-// at the top end.
+// Lanczos on a started basis, deflated by the locked eigenvectors, until an
+// extreme Ritz value would displace one of the `locked` values under `which`
+// by more than the tolerance (returns true, and whether it sits at the top
+// end), or it is settled that none will (false). At most `steps` products; a
+// basis that holds the whole complement of the locked vectors is run until
+// it is exhausted (its Ritz values are then exact), a larger one stops when
+// the extreme Ritz values have converged to well within their distance from
+// the locked values (an end that cannot compete is settled).
 template <class Op>
-bool find_missed(CountingOperator<Op>& op, const Matrix& D, const Vector& locked, Which which, double tol,
-                 Index capacity, SplitMix64& rng, double& scale, Vector& candidate, bool& top)
+bool find_missed(CountingOperator<Op>& op, KrylovBasis& basis, Index steps, bool whole, const Vector& locked,
+                 Which which, double tol, double& scale, bool& top)
 {
-    const Index n = op.rows();
-    const Index room = std::min({Index(10), capacity, n - D.cols()});
-    if (room <= 0) return false;
-    KrylovBasis basis(n, room, 1, D, rng);
-    basis.start(Matrix(n, 0));
     Vector theta, est;
     Matrix S;
-    while (basis.pending() > 0 && basis.has_room() && op.affords(1)) {
+    for (Index step = 0; step < steps && basis.pending() > 0 && basis.has_room() && op.affords(1); ++step) {
         op.apply(basis.pending_vectors(), basis.product_slot());
         basis.absorb();
         check_interrupt();
@@ -76,21 +73,51 @@ bool find_missed(CountingOperator<Op>& op, const Matrix& D, const Vector& locked
         const double m_bottom = competing_margin(locked, which, theta[0], false);
         if (m_top > slack || m_bottom > slack) {
             top = m_top >= m_bottom;
-            Matrix s = S.col(top ? p - 1 : 0), y(n, 1), hy(n, 1);
-            basis.ritz_vectors(s, y, hy);
-            candidate = y.col(0);
             return true;
         }
-        // Settled: after a few steps (a separated missed eigenvalue dominates
-        // the Krylov space by then), the extreme Ritz value has converged to
-        // well within its distance from the locked values (an end that cannot
-        // compete is settled).
         auto settled = [&](double margin, double estimate) {
             return !std::isfinite(margin) || estimate <= std::max(0.1 * -margin, slack);
         };
-        if (p >= 3 && settled(m_top, est[p - 1]) && settled(m_bottom, est[0])) return false;
+        if (!whole && p >= 3 && settled(m_top, est[p - 1]) && settled(m_bottom, est[0])) return false;
     }
     return false;
+}
+
+// One Rayleigh-Ritz step on span[Y, R], R = H Y - Y diag(values) the
+// residuals (a block Davidson step without preconditioner, Saad 2011,
+// ch. 11): the k wanted Ritz pairs replace (values, Y, HY). Costs a product
+// per residual column. Used when every pair converged on its own but the
+// final Rayleigh-Ritz mixed pairs of a repeated eigenvalue (any rotation
+// within it is a valid one) and added up their residuals.
+template <class Op>
+void refine_pairs(CountingOperator<Op>& op, Which which, Vector& values, Matrix& Y, Matrix& HY)
+{
+    const Index n = Y.rows(), k = Y.cols();
+    Matrix Z(n, 2 * k);
+    Z.leftCols(k) = Y;
+    Index m = k;
+    for (Index j = 0; j < k; ++j) {
+        auto r = Z.col(m);
+        r = HY.col(j) - values[j] * Y.col(j);
+        const Norms norms = orthogonalize(Z.leftCols(m), r);
+        if (norms.after > 1e-8 * norms.before && norms.after > 0) {
+            r /= norms.after;
+            ++m;
+        }
+    }
+    if (m == k || !op.affords(m - k)) return;
+    Matrix HZ(n, m);
+    HZ.leftCols(k) = HY;
+    op.apply(Z.middleCols(k, m - k), HZ.middleCols(k, m - k));
+    Matrix Zm = Z.leftCols(m);
+    const Vector theta = rayleigh_ritz_block(Zm, HZ);
+    const auto keep = select_wanted(theta, k, which);
+    for (Index j = 0; j < k; ++j) {
+        const Index i = keep[static_cast<size_t>(j)];
+        values[j] = theta[i];
+        Y.col(j) = Zm.col(i);
+        HY.col(j) = HZ.col(i);
+    }
 }
 
 }  // namespace detail
@@ -114,34 +141,42 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
 
     // The main run.
     const Matrix none(n, 0);
-    auto basis = std::make_unique<KrylovBasis>(n, ncv, block, none, rng);
-    basis->start(v0);
-    LanczosRun run = lanczos_run(H, *basis, opt.k, opt.which, opt.tol, scale);
+    LanczosRun run;
+    {
+        KrylovBasis basis(n, ncv, block, none, rng);
+        basis.start(v0);
+        run = lanczos_run(H, basis, opt.k, opt.which, opt.tol, scale);
+    }
     result.restarts += run.restarts;
     Matrix Y = run.vectors, HY = run.products;
     Vector values = run.values;
 
     // The check for missed copies, once the run converged. With k = 1 and a
     // random start there is nothing to miss: another copy of the top
-    // eigenvalue would not change the answer.
-    Matrix D = basis->span();
-    basis.reset();
+    // eigenvalue would not change the answer. Each round locks one more pair
+    // orthogonal to the locked ones, so fewer than n rounds are needed.
     const bool check = opt.k > 1 || v0.cols() > 0;
-    while (check && run.all_converged && D.cols() < n) {
-        Vector candidate;
-        bool top = true;
-        if (!detail::find_missed(H, D, values, opt.which, opt.tol, ncv, rng, scale, candidate, top)) break;
-        const Which end = opt.which == Which::LM ? Which::LM : (top ? Which::LA : Which::SA);
-        const Index room = std::min(ncv, n - Y.cols());
-        if (room < 1) break;
-        KrylovBasis deflated(n, room, 1, Y, rng);
-        deflated.start(candidate);
-        LanczosRun extra = lanczos_run(H, deflated, 1, end, opt.tol, scale);
+    for (Index round = 0; check && run.all_converged && Y.cols() < n && round < n; ++round) {
+        // A random start on the complement of the locked vectors. A complement
+        // that fits into one basis is processed whole; on a larger one a
+        // missed eigenvalue, the extreme one there, dominates within a few
+        // steps (Saad 2011, ch. 6), so 10 steps are given to find it.
+        const Index free = n - Y.cols(), room = std::min(ncv, free);
+        const bool whole = free <= ncv;
+        LanczosRun extra;
+        {
+            KrylovBasis basis(n, room, 1, Y, rng);
+            basis.start(none);
+            bool top = true;
+            const Index steps = whole ? free : std::min<Index>(10, room);
+            if (!detail::find_missed(H, basis, steps, whole, values, opt.which, opt.tol, scale, top)) break;
+            // Converge the candidate in the same basis and lock it; the worst
+            // pair is dropped so k remain.
+            const Which end = opt.which == Which::LM ? Which::LM : (top ? Which::LA : Which::SA);
+            extra = lanczos_run(H, basis, 1, end, opt.tol, scale);
+        }
         result.restarts += extra.restarts;
         if (!extra.all_converged) break;
-        // Lock the new pair; drop the worst so k remain.
-        Matrix D_next(n, Y.cols() + deflated.span().cols());
-        D_next << Y, deflated.span();
         Vector all(values.size() + 1);
         all << values, extra.values;
         Matrix Yall(n, Y.cols() + 1), HYall(n, Y.cols() + 1);
@@ -157,11 +192,18 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
             HY.col(j) = HYall.col(i);
             values[j] = all[i];
         }
-        D.swap(D_next);
     }
 
     if (Y.cols() > 0) {
         values = rayleigh_ritz_block(Y, HY);
+        if (run.all_converged) {
+            double worst = 0.0;
+            for (Index j = 0; j < Y.cols(); ++j) {
+                Vector r = HY.col(j) - values[j] * Y.col(j);
+                worst = std::max(worst, norm(r));
+            }
+            if (worst > opt.tol * scale) detail::refine_pairs(H, opt.which, values, Y, HY);
+        }
         store_pairs(result, values, Y, HY, opt.which, opt.tol * scale);
     }
     result.matvecs = H.matvecs();

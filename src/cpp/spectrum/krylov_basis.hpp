@@ -161,8 +161,13 @@ public:
         m_p = l;
     }
 
-    // The orthonormal columns seen so far (processed and pending).
-    auto span() const { return m_V.leftCols(m_p + m_q); }
+    // Removes from r its components along the deflation block Y: a residual
+    // of the deflated operator (I - Y Y^T) H (I - Y Y^T), the part this
+    // process controls.
+    void remove_deflated(VecRef r) const
+    {
+        if (m_Y.cols() > 0) orthogonalize(m_Y, r);
+    }
 
 private:
     // Relative size below which an orthogonalised vector counts as zero.

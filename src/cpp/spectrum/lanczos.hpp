@@ -5,7 +5,9 @@
 // Convergence per pair: ||H y - theta y|| <= tol * scale, scale = the largest
 // |Ritz value| seen (an estimate of ||H||). The residual estimate ||B s|| is
 // tested after every expansion; pairs that pass it are checked on the true
-// residual from the stored products W s - theta V s before they count.
+// residual from the stored products W s - theta V s before they count (with
+// its components along a deflation block removed: a deflated run converges
+// pairs of the deflated operator).
 #pragma once
 
 #include <algorithm>
@@ -76,6 +78,7 @@ LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wante
         bool all = w == wanted;
         for (Index j = 0; j < w; ++j) {
             Vector r = run.products.col(j) - run.values[j] * run.vectors.col(j);
+            basis.remove_deflated(r);
             run.residuals[j] = norm(r);
             run.converged[static_cast<size_t>(j)] = run.residuals[j] <= tol * scale;
             all = all && run.converged[static_cast<size_t>(j)];
