@@ -92,3 +92,33 @@ def test_spectral_density_overlays_and_markers():
     assert ax.get_yscale() == "log"
     vertical = [x[0] for x, _, _ in _lines(ax)[2:]]
     np.testing.assert_allclose(vertical, [4.0, 4.5, 4.2])
+
+
+@pytest.mark.parametrize("as_mapping", [False, True])
+def test_flow_tracking_draws_the_comparison_report(tmp_path, as_mapping):
+    from eosfast.flow._compare import FlowComparison
+
+    steps = np.arange(0, 500, 50)
+    tau = 1e-4 * steps
+    distance = np.linspace(1e-3, 2e-3, 10)
+    distance[0] = 0.0  # Phi(x_0) = X(0): a gap on the log axis
+    report = FlowComparison(
+        steps=steps,
+        tau=tau,
+        distance=distance,
+        sharpness_projected=np.linspace(4.0, 3.0, 10),
+        sharpness_flow=np.linspace(4.0, 3.01, 10),
+        alignment=np.full(10, 0.97),
+        projections=np.zeros((10, 2)),
+    )
+    fig = plot.flow_tracking(report.as_dict() if as_mapping else report, lr=0.01)
+    top, middle, bottom = fig.axes
+    np.testing.assert_allclose(_lines(top)[0][0], tau)
+    np.testing.assert_allclose(_lines(top)[0][1], report.sharpness_projected)
+    np.testing.assert_allclose(_lines(top)[1][1], report.sharpness_flow)
+    assert middle.get_yscale() == "log" and np.isnan(middle.lines[0].get_ydata()[0])
+    np.testing.assert_allclose(middle.lines[0].get_ydata()[1:], distance[1:])
+    assert any(style == "--" and np.allclose(y, 1.0) for _, y, style in _lines(bottom))
+    assert "lr = 0.01" in top.get_title()
+    paths = plot.save_figure(fig, tmp_path / "flow")
+    assert all(p.stat().st_size > 1000 for p in paths)

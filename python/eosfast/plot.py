@@ -213,6 +213,48 @@ def _sqrt_panel(ax, steps, value, target, target_label):
     ax.legend(fontsize="small", frameon=False)
 
 
+def flow_tracking(report, *, lr: float | None = None, title: str | None = "Limiting flow"):
+    """How closely a trajectory follows its predicted limiting flow (Arora, Li & Panigrahi 2022).
+
+    Parameters
+    ----------
+    report : FlowComparison or mapping
+        The manifold-flow comparison of a trajectory (``compare_iterates`` in
+        ``eosfast.flow``, or its ``as_dict()``, e.g. read back from JSON), with arrays of
+        shape (m,): ``tau`` (= lr^2 t), ``sharpness_projected`` (lambda_1(Phi(x_t))),
+        ``sharpness_flow`` (lambda_1(X(tau))), ``distance`` (||Phi(x_t) - X(tau)||) and
+        ``alignment`` (|cos| of the angle between x_t - Phi(x_t) and v_1).
+
+    Three panels against tau: both sharpnesses, the distance (log scale), and the alignment
+    against 1 (the theory's oscillation along v_1).
+    """
+
+    def get(name):
+        value = report[name] if hasattr(report, "keys") else getattr(report, name)
+        return np.asarray(value, dtype=np.float64)
+
+    tau = get("tau")
+    fig, axes = _figure(3)
+    top, middle, bottom = axes[:, 0]
+    projected, predicted = "$\\lambda_1(\\Phi(x_t))$", "$\\lambda_1(X(\\tau))$"
+    top.plot(tau, get("sharpness_projected"), lw=1.0, color="C0", label=projected)
+    top.plot(tau, get("sharpness_flow"), ls="--", lw=1.0, color="C3", label=predicted)
+    top.set_ylabel("sharpness")
+    top.legend(fontsize="small", frameon=False)
+    if title:
+        top.set_title(title + (f" (lr = {lr:g})" if lr is not None else ""))
+    middle.plot(tau, _positive(get("distance")), lw=1.0, color="C0")
+    middle.set_yscale("log")
+    middle.set_ylabel("$\\|\\Phi(x_t) - X(\\tau)\\|$")
+    bottom.plot(tau, get("alignment"), lw=1.0, color="C0", label="alignment with $v_1$")
+    bottom.axhline(1.0, ls="--", lw=1.0, color="C3", label="1")
+    bottom.set_ylim(0.0, 1.05)
+    bottom.set_ylabel("alignment")
+    bottom.set_xlabel("$\\tau = \\eta^2 t$")
+    bottom.legend(fontsize="small", frameon=False)
+    return fig
+
+
 def spectral_density(
     grid,
     density,
