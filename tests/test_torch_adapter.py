@@ -289,6 +289,10 @@ def test_load_vector_round_trip(data, rng):
         et.load_vector(model, np.zeros(31))
     with pytest.raises(ValueError, match="NaN"):
         et.load_vector(model, np.full(32, np.nan))
+    frozen = np.array(x[::-1])
+    frozen.flags.writeable = False  # e.g. a read-only view of a trajectory: no torch warning
+    et.load_vector(model, frozen)
+    np.testing.assert_array_equal(et.vector_from_model(model), frozen)
 
 
 def test_float32(data, rng):
