@@ -524,3 +524,36 @@ def test_run_equals_a_hand_written_torch_gd_loop(momentum, nesterov, data, rng):
     for step, value in zip(traj.sharpness_steps, traj.sharpness, strict=True):
         H = hessian(f, torch.from_numpy(iterates[step])).numpy()
         assert value == pytest.approx(np.linalg.eigvalsh(0.5 * (H + H.T))[-1], rel=1e-8)
+
+
+class _Attention(nn.Module):
+    """Self-attention over 3 tokens of width 4, then a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.out = nn.Linear(12, 2)
+
+    def forward(self, X):
+        tokens = X.reshape(-1, 3, 4)
+        mixed, _ = self.att(tokens, tokens, tokens, need_weights=False)
+        return self.out((mixed + tokens).flatten(1))
+
+
+def test_attention_warns_on_cpu_and_the_math_kernel_gives_exact_hvps(rng):
+    """Fused (flash) attention has no double backward, on CPU too: the adapter says so, and
+    with the math kernel its HVPs and third derivatives are right."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    model = seeded(_Attention).eval()
+    g = torch.Generator().manual_seed(2)
+    X, Y = torch.randn(6, 12, generator=g, dtype=F64), torch.randn(6, 2, generator=g, dtype=F64)
+    with pytest.warns(et.TorchHazardWarning, match=r"\['att'\].*SDPBackend.MATH"):
+        p = et.problem(model, mse, (X, Y))
+    x = p.vector_from_model()
+    V = rng.standard_normal((p.dim, 3))
+    with sdpa_kernel(SDPBackend.MATH):
+        H = hessian(reference_loss(model, mse, X, Y), torch.from_numpy(x)).numpy()
+        assert relerr(p.hvp(x, V), H @ V) < 1e-12
+        assert relerr(p.third(x, V[:, 0]), fd_third(p, x, V[:, 0])) < 1e-6
+    assert p.mode == "forward-over-reverse"
