@@ -8,6 +8,7 @@
    sharpness and bookkeeping shares of the wall time.
 
 Usage: python benchmarks/bench_dynamics.py [--quick] [--json out.json]
+       [--split-steps N] [--split-samples N]
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (< 30 s)")
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--split-steps", type=int, help="GD steps of the cost split")
+    parser.add_argument("--split-samples", type=int, help="training samples of the cost split")
     args = parser.parse_args(argv)
     steps, numpy_steps, repeats = (10**6, 10**5, 2) if args.quick else (10**7, 10**6, 3)
     info = eosfast.info()
@@ -156,7 +159,8 @@ def main(argv=None) -> None:
             f"{r['ns_per_step']:>10.0f}{r['numpy_ns_per_step']:>15.0f}"
             f"{r['numpy_ns_per_step'] / r['ns_per_step']:>10.1f}"
         )
-    split = cost_split(*((300, 20, 1000) if args.quick else (3000, 20, 2000)))
+    split_steps, split_samples = (300, 1000) if args.quick else (3000, 2000)
+    split = cost_split(args.split_steps or split_steps, 20, args.split_samples or split_samples)
     print(
         f"\ncost split, GD at lr = 2/lambda_1(x0) = {split['lr']:.4g} on {split['problem']}, "
         f"{split['steps']} steps, sharpness every {split['sharpness_every']}:"
