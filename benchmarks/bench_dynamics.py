@@ -3,11 +3,12 @@
 1. Overhead: GD-type runs on a 2-D diagonal quadratic (the problem itself costs a
    few tens of ns), against a numpy loop doing the same updates. The target is
    < 200 ns per step, so that 10^7 steps take a few seconds.
-2. Cost split: a larger problem (an MLP if this build has one, else a dense
-   quadratic) run with and without sharpness measurements: gradient,
+2. Cost split: a long full-batch GD run of a tanh MLP at the Edge of Stability
+   (lr = 2 / lambda_1(x0)), with and without sharpness measurements: gradient,
    sharpness and bookkeeping shares of the wall time.
 
 Usage: python benchmarks/bench_dynamics.py [--quick] [--json out.json]
+       [--split-steps N] [--split-samples N]
 """
 
 from __future__ import annotations
@@ -84,33 +85,62 @@ def overhead(steps: int, numpy_steps: int, repeats: int) -> list[dict]:
     return rows
 
 
-def cost_split(steps: int, sharpness_every: int) -> dict:
-    rng = np.random.default_rng(0)
-    if hasattr(eosfast.problems, "MLP"):  # pragma: no cover - once the MLP kernels land
-        raise SystemExit("update cost_split for the MLP problem's constructor")
-    n = 1500
-    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    spectrum = np.append(np.linspace(0.01, 1.0, n - 1), 1.9 / 0.1)
-    problem = Quadratic((Q * spectrum) @ Q.T)
-    name = f"dense Quadratic (dim {n})"
-    x0 = rng.standard_normal(n)
-    opt = eosfast.GD(0.1)
-    t_plain = timed(lambda: eosfast.run(problem, opt, x0, steps, record_every=steps), 1)
-    core, evals = problem._core, max(steps // 10, 10)
-    t_grad = timed(lambda: [core.loss_and_grad(x0) for _ in range(evals)], 1) / evals * steps
-    start = time.perf_counter()
-    traj = eosfast.run(problem, opt, x0, steps, sharpness_every=sharpness_every)
-    t_sharp = time.perf_counter() - start
+def cost_split(steps: int, sharpness_every: int, n: int = 2000, repeats: int = 1) -> dict:
+    """Where the time of a long GD run at the Edge of Stability goes.
+
+    A tanh MLP (20-100-80-10, MSE, a teacher network's targets; ``benchmarks/_models.py``)
+    trained by full-batch GD at lr = 2 / lambda_1(x0), so the sharpness hovers at 2 / lr,
+    with the sharpness (warm ``SharpnessTracker``, k = 1) every ``sharpness_every`` steps.
+    All three parts come from runs of ``eosfast.run`` (no subtraction of separately timed
+    Python calls, which is noisy on a busy machine): sharpness = the run with the tracker
+    minus the same run without it; bookkeeping (the loop, the update, the records) = the same
+    run on a diagonal quadratic of the same dimension, whose gradient costs about as little
+    as the update (so it is an upper bound); gradient = the run without the tracker minus
+    the bookkeeping.
+    """
+    from _models import MLPSpec, eosfast_mlp, init_params, make_data
+
+    spec = MLPSpec("split", 20, (100, 80), 10, n)
+    X, Y = make_data(spec)
+    problem, x0 = eosfast_mlp(spec, X, Y), init_params(spec)
+    lr = 2.0 / eosfast.sharpness(problem, x0, tol=1e-10)
+    opt = eosfast.GD(lr)
+
+    def plain():
+        return eosfast.run(problem, opt, x0, steps)
+
+    def tracked():
+        tracker = eosfast.SharpnessTracker(k=1, tol=1e-6)
+        return eosfast.run(
+            problem, opt, x0, steps, sharpness_every=sharpness_every, tracker=tracker
+        )
+
+    # The loop alone: GD on 1/2 sum_i a_i x_i^2 (a_i < 1, so it converges) in as many dims.
+    diagonal = Quadratic(np.linspace(0.1, 0.9, problem.dim))
+
+    def loop():
+        return eosfast.run(diagonal, eosfast.GD(1.0), x0, steps, diverge_factor=np.inf)
+
+    traj = tracked()  # warm-up, and the trajectory whose HVPs and sharpness are reported
+    t_plain, t_tracked = timed(plain, repeats), timed(tracked, repeats)
+    t_loop = timed(loop, max(repeats, 3))
+    ratio = traj.ratio
+    last = ratio[len(ratio) * 3 // 4 :]
     return {
-        "problem": name,
+        "problem": f"MLP {spec.d_in}-{'-'.join(map(str, spec.hidden))}-{spec.d_out} tanh MSE, "
+        f"n={spec.n}, {problem.dim} parameters",
+        "lr": lr,
         "steps": steps,
         "sharpness_every": sharpness_every,
-        "total_s": t_sharp,
-        "gradient_s": t_grad,
-        "sharpness_s": t_sharp - t_plain,
-        "bookkeeping_s": max(t_plain - t_grad, 0.0),
+        "total_s": t_tracked,
+        "gradient_s": t_plain - t_loop,
+        "sharpness_s": t_tracked - t_plain,
+        "bookkeeping_s": t_loop,
         "hvps": traj.hvps_total,
-        "final_sharpness": float(traj.sharpness[-1]),
+        "hvps_per_measurement": traj.hvps_total / len(traj.sharpness),
+        "sharpness_ratio_last_quarter": float(np.mean(last)),
+        "eos_onset": traj.eos_onset,
+        "status": traj.status,
     }
 
 
@@ -118,6 +148,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (< 30 s)")
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--split-steps", type=int, help="GD steps of the cost split")
+    parser.add_argument("--split-samples", type=int, help="training samples of the cost split")
     args = parser.parse_args(argv)
     steps, numpy_steps, repeats = (10**6, 10**5, 2) if args.quick else (10**7, 10**6, 3)
     info = eosfast.info()
@@ -133,14 +165,21 @@ def main(argv=None) -> None:
             f"{r['ns_per_step']:>10.0f}{r['numpy_ns_per_step']:>15.0f}"
             f"{r['numpy_ns_per_step'] / r['ns_per_step']:>10.1f}"
         )
-    split = cost_split(200 if args.quick else 2000, 20)
+    split_steps, split_samples = (300, 1000) if args.quick else (3000, 2000)
+    split = cost_split(args.split_steps or split_steps, 20, args.split_samples or split_samples)
     print(
-        f"\ncost split, {split['problem']}, {split['steps']} GD steps, "
-        f"sharpness every {split['sharpness_every']}:"
+        f"\ncost split, GD at lr = 2/lambda_1(x0) = {split['lr']:.4g} on {split['problem']}, "
+        f"{split['steps']} steps, sharpness every {split['sharpness_every']}:"
     )
     for key in ("gradient_s", "sharpness_s", "bookkeeping_s", "total_s"):
-        print(f"  {key[:-2]:<12}{split[key]:8.3f} s")
-    print(f"  hvps {split['hvps']}, final sharpness {split['final_sharpness']:.4f}")
+        share = 100 * split[key] / split["total_s"]
+        per_step = 1e6 * split[key] / split["steps"]
+        print(f"  {key[:-2]:<12}{split[key]:8.3f} s  {share:5.1f} %  {per_step:9.1f} us/step")
+    print(
+        f"  {split['hvps']} HVPs ({split['hvps_per_measurement']:.1f} per measurement); "
+        f"sharpness x lr / 2 over the last quarter {split['sharpness_ratio_last_quarter']:.3f} "
+        f"(EoS onset at step {split['eos_onset']})"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"info": info, "overhead": rows, "cost_split": split}, f, indent=2)

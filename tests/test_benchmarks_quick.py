@@ -20,6 +20,7 @@ sys.path.insert(0, str(BENCH))
 
 import _models  # noqa: E402
 import _report  # noqa: E402
+import bench_dynamics  # noqa: E402
 from _harness import Row, measure  # noqa: E402
 
 CASES = ("1-hvp", "2-sharpness", "3-tracking", "4-overhead", "5-threads", "6-memory")
@@ -89,6 +90,31 @@ def test_summary_ratios_pick_the_best_peer_per_precision():
     assert s["peer_any"] == "torch f32" and s["speedup_any"] == pytest.approx(0.5)
     (t,) = _report.targets(rows, [s])
     assert t["met"] and t["measured"] == pytest.approx(3.0)
+
+
+def test_bench_dynamics_overhead_against_numpy():
+    rows = bench_dynamics.overhead(steps=2000, numpy_steps=200, repeats=1)
+    kinds = {r["optimizer"] for r in rows}
+    assert kinds == {"GD", "GD+momentum", "NormalizedGD", "SqrtGD"}
+    assert {r["record_every"] for r in rows} == {1, 2000}
+    for r in rows:
+        assert 0 < r["ns_per_step"] < 1e6 and 0 < r["numpy_ns_per_step"] < 1e6, r
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_bench_dynamics_cost_split_of_an_mlp_at_eos():
+    import eosfast
+
+    eosfast.set_num_threads(1)  # tiny products: threads would only wait for each other
+    split = bench_dynamics.cost_split(steps=60, sharpness_every=10, n=64)
+    assert split["problem"].startswith("MLP") and split["status"] == "completed"
+    assert split["hvps"] > 0 and split["hvps_per_measurement"] >= 1
+    for key in ("total_s", "gradient_s", "sharpness_s", "bookkeeping_s"):
+        assert math.isfinite(split[key]), key
+    assert split["total_s"] > 0 and split["gradient_s"] > 0
+    parts = split["gradient_s"] + split["sharpness_s"] + split["bookkeeping_s"]
+    assert parts == pytest.approx(split["total_s"])
+    assert math.isfinite(split["sharpness_ratio_last_quarter"])
 
 
 def _results():

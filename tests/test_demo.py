@@ -1,6 +1,7 @@
 """The demo (quick variant): GD's sharpness reaches about 2 / lr; NGD and sqrt(L)-GD at EoS."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,10 @@ pytest.importorskip("h5py")
 pytest.importorskip("matplotlib")
 
 from eosfast.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# The demo's figures that the README shows (docs/figures/<name>.png).
+README_FIGURES = {"gd_multi_lr", "ngd_indicators", "sqrt_indicators"}
 
 
 def test_quick_demo_shows_the_edge_of_stability(tmp_path, capsys):
@@ -38,3 +43,20 @@ def test_quick_demo_shows_the_edge_of_stability(tmp_path, capsys):
     assert (out / "figures" / "gd_multi_lr.png").stat().st_size > 1000
     assert (out / "ngd" / "figures" / "ngd_indicators.svg").stat().st_size > 1000
     assert (out / "sqrtgd" / "figures" / "sqrt_indicators.png").stat().st_size > 1000
+    made = {Path(path).stem for path in result["figures"]}
+    assert README_FIGURES <= made, made
+
+
+def test_readme_shows_the_demo_figures():
+    readme = ROOT / "README.md"
+    if not readme.is_file():
+        pytest.skip("no README.md beside the tests (an installed wheel)")
+    text = readme.read_text()
+    commands = 'pip install ".[demo]" && eosfast demo\npip install ".[test]" && python -m pytest -q'
+    assert text.split("```bash\n", 1)[1].startswith(commands + "\n```")
+    images = re.findall(r"!\[[^\]]+\]\((docs/figures/[^)]+)\)", text)
+    assert {Path(image).stem for image in images} == README_FIGURES
+    assert text.index(images[0]) > text.index(commands)
+    for image in images:
+        data = (ROOT / image).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and 10_000 < len(data) < 150_000, image

@@ -76,6 +76,9 @@ def test_indicator_plots_show_their_targets():
     fig = plot.sqrt_indicators(steps, np.full(10, 0.3), np.full(10, 0.31), np.full(10, 50.0))
     assert len(fig.axes) == 2
     assert any(style == "--" and np.allclose(y, 2.0) for _, y, style in _lines(fig.axes[1]))
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "step"]
+    for fig in (plot.sqrt_indicators(steps, np.ones(10), np.ones(10)), first.figure):
+        assert fig.axes[-1].get_xlabel() == "step"
 
 
 def test_spectral_density_overlays_and_markers():

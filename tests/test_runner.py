@@ -80,6 +80,29 @@ def test_recorded_sharpness_equals_a_cold_eigh(rng, k):
     assert np.all(np.isnan(traj.step_overlap[-1]))
 
 
+def test_recorded_sharpness_equals_a_cold_eigsh_on_an_mlp(rng):
+    """The warm-started tracker inside the C++ loop gives what a cold eosfast.eigsh gives."""
+    X, Y = rng.standard_normal((60, 5)), rng.standard_normal((60, 3))
+    problem = eosfast.problems.MLP(X, Y, hidden=(8, 6), activation="tanh")
+    x0 = problem.init(0)
+    lr = 2 / eosfast.sharpness(problem, x0, tol=1e-10)  # at the edge from the start
+    traj = eosfast.run(
+        problem,
+        eosfast.GD(lr),
+        x0,
+        60,
+        sharpness_every=10,
+        tracker=eosfast.SharpnessTracker(k=2, tol=1e-10),
+        save_iterates_every=10,
+    )
+    np.testing.assert_array_equal(traj.iterate_steps, traj.sharpness_steps)
+    assert traj.hvps[1:].mean() < traj.hvps[0]  # the later measurements are warm-started
+    for i, x in enumerate(traj.iterates):
+        cold = eosfast.eigsh(problem.hessian(x), k=2, tol=1e-10, seed=100 + i)
+        np.testing.assert_allclose(traj.eigenvalues[i], cold.eigenvalues, rtol=1e-9)
+        assert traj.threshold[i] == pytest.approx(2 / lr)
+
+
 def test_period_two_oscillation_shows_in_the_step_overlap(rng):
     problem = Quadratic(random_symmetric(rng, 5, [0.5, 1, 1.5, 2, 6.0]))
     traj = eosfast.run(

@@ -289,6 +289,10 @@ def test_load_vector_round_trip(data, rng):
         et.load_vector(model, np.zeros(31))
     with pytest.raises(ValueError, match="NaN"):
         et.load_vector(model, np.full(32, np.nan))
+    frozen = np.array(x[::-1])
+    frozen.flags.writeable = False  # e.g. a read-only view of a trajectory: no torch warning
+    et.load_vector(model, frozen)
+    np.testing.assert_array_equal(et.vector_from_model(model), frozen)
 
 
 def test_float32(data, rng):
@@ -459,3 +463,97 @@ def test_agrees_with_builtin_mlp_kernel(activation, loss, rng):
     assert relerr(p.grad(x), kernel.grad(x)) < 1e-10
     assert relerr(p.hvp(x, V), kernel.hvp(x, V)) < 1e-10
     assert relerr(p.third(x, V[:, 0]), kernel.third(x, V[:, 0])) < 1e-10
+
+
+@pytest.mark.parametrize("name", ["mlp", "layernorm", "cnn"])
+def test_eigsh_sharpness_matches_a_dense_torch_hessian(name, data, rng):
+    """eosfast.eigsh on the adapter's Hessian operator = eigh of autograd's dense Hessian."""
+    model = seeded(MODELS[name])
+    X, Y = data
+    p = et.problem(model, mse, data)
+    x = p.vector_from_model() + 0.3 * rng.standard_normal(p.dim)
+    H = hessian(reference_loss(model, mse, X, Y), torch.from_numpy(x)).numpy()
+    expected = np.linalg.eigvalsh(0.5 * (H + H.T))[::-1]
+    res = eosfast.eigsh(p.hessian(x), k=3, tol=1e-10, seed=0)
+    assert res.all_converged
+    np.testing.assert_allclose(res.eigenvalues, expected[:3], rtol=1e-8)
+    assert eosfast.sharpness(p, x, tol=1e-10) == pytest.approx(expected[0], rel=1e-8)
+    # the eigenvector is one of the dense Hessian's: ||H v - lambda v|| small
+    v = res.eigenvectors[:, 0]
+    assert np.linalg.norm(H @ v - expected[0] * v) < 1e-6 * abs(expected[0])
+
+
+@pytest.mark.parametrize(
+    "momentum, nesterov", [(0.0, False), (0.9, False), (0.5, True)], ids=["gd", "polyak", "nest"]
+)
+def test_run_equals_a_hand_written_torch_gd_loop(momentum, nesterov, data, rng):
+    """eosfast.run on the adapter follows the same iterates as torch.optim.SGD at full batch,
+    and its recorded sharpness is the dense Hessian's top eigenvalue at those iterates."""
+    X, Y = data
+    model = seeded(MODELS["cnn"])
+    p = et.problem(model, mse, data)
+    x0, lr, steps = p.vector_from_model(), 0.2, 25
+    traj = eosfast.run(
+        p,
+        eosfast.GD(lr, momentum=momentum, nesterov=nesterov),
+        x0,
+        steps,
+        save_iterates_every=1,
+        sharpness_every=5,
+        tracker=eosfast.SharpnessTracker(k=1, tol=1e-10),
+    )
+    assert traj.status == "completed"
+    np.testing.assert_array_equal(p.vector_from_model(), x0)  # the model itself is untouched
+
+    twin = seeded(MODELS["cnn"])
+    sgd = torch.optim.SGD(twin.parameters(), lr=lr, momentum=momentum, nesterov=nesterov)
+    losses, iterates = [], [torch.nn.utils.parameters_to_vector(twin.parameters()).detach()]
+    for _ in range(steps):
+        sgd.zero_grad()
+        loss = mse(twin(X), Y)
+        loss.backward()
+        sgd.step()
+        losses.append(loss.item())
+        iterates.append(torch.nn.utils.parameters_to_vector(twin.parameters()).detach())
+    iterates = torch.stack(iterates).numpy()
+    np.testing.assert_allclose(traj.loss[:steps], losses, rtol=1e-12)
+    scale = np.abs(iterates).max()
+    np.testing.assert_allclose(traj.iterates, iterates, rtol=0, atol=1e-12 * scale)
+
+    f = reference_loss(twin, mse, X, Y)
+    for step, value in zip(traj.sharpness_steps, traj.sharpness, strict=True):
+        H = hessian(f, torch.from_numpy(iterates[step])).numpy()
+        assert value == pytest.approx(np.linalg.eigvalsh(0.5 * (H + H.T))[-1], rel=1e-8)
+
+
+class _Attention(nn.Module):
+    """Self-attention over 3 tokens of width 4, then a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.out = nn.Linear(12, 2)
+
+    def forward(self, X):
+        tokens = X.reshape(-1, 3, 4)
+        mixed, _ = self.att(tokens, tokens, tokens, need_weights=False)
+        return self.out((mixed + tokens).flatten(1))
+
+
+def test_attention_warns_on_cpu_and_the_math_kernel_gives_exact_hvps(rng):
+    """Fused (flash) attention has no double backward, on CPU too: the adapter says so, and
+    with the math kernel its HVPs and third derivatives are right."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    model = seeded(_Attention).eval()
+    g = torch.Generator().manual_seed(2)
+    X, Y = torch.randn(6, 12, generator=g, dtype=F64), torch.randn(6, 2, generator=g, dtype=F64)
+    with pytest.warns(et.TorchHazardWarning, match=r"\['att'\].*SDPBackend.MATH"):
+        p = et.problem(model, mse, (X, Y))
+    x = p.vector_from_model()
+    V = rng.standard_normal((p.dim, 3))
+    with sdpa_kernel(SDPBackend.MATH):
+        H = hessian(reference_loss(model, mse, X, Y), torch.from_numpy(x)).numpy()
+        assert relerr(p.hvp(x, V), H @ V) < 1e-12
+        assert relerr(p.third(x, V[:, 0]), fd_third(p, x, V[:, 0])) < 1e-6
+    assert p.mode == "forward-over-reverse"

@@ -18,7 +18,7 @@ from pathlib import Path
 from .config import parse_config
 
 # Part 1: 1000 digits, 64-32-32-10 tanh MLP (3466 parameters)
-_FULL = {"n_samples": 1000, "lrs": (0.2, 0.3, 0.5), "steps": 2000, "every": 10}
+_FULL = {"n_samples": 1000, "lrs": (0.25, 0.3, 0.5), "steps": 2000, "every": 10}
 _QUICK = {"n_samples": 400, "lrs": (0.3, 0.5), "steps": 500, "every": 10}
 # Part 2: 200 digits (2000 targets < 3466 parameters)
 _FULL2 = {"n_samples": 200, "fit_steps": 4000, "steps": 2000, "every": 20}

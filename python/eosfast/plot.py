@@ -202,6 +202,8 @@ def sqrt_indicators(
         ax.axhline(2.0, ls="--", lw=1.0, color="C3", label="2")
         ax.set_ylabel("stableness on L")
         ax.legend(fontsize="small", frameon=False)
+        axes[0, 0].set_xlabel("")  # the shared step axis is labelled once, at the bottom
+        ax.set_xlabel("step")
     return fig
 
 

@@ -44,7 +44,7 @@ def _uses_batch_stats(module) -> bool:
 
 
 def inspect_model(model, batch_size) -> list:
-    """Raise for randomness, warn for batch statistics and fused attention.
+    """Raise for randomness, warn for batch statistics and attention (fused kernels).
 
     Returns the names of the norm modules whose buffers a forward pass in the
     current mode would modify (eosfast passes copies of them).
@@ -68,12 +68,12 @@ def inspect_model(model, batch_size) -> list:
             stacklevel=4,
         )
     attention = [name for name, m in model.named_modules() if isinstance(m, _ATTENTION)]
-    if attention and any(p.is_cuda for p in model.parameters()):
+    if attention:
         warnings.warn(
-            f"modules {attention} call scaled_dot_product_attention, whose fused GPU kernels "
-            "(flash, memory-efficient) lack forward-mode AD and double backward: eosfast falls "
-            "back to reverse-over-reverse where forward mode fails, and differentiating the "
-            "fused kernels twice may fail; select the math kernel with "
+            f"modules {attention} call scaled_dot_product_attention, whose fused kernels "
+            "(flash attention on CPU and GPU, memory-efficient on GPU; used e.g. with "
+            "need_weights=False) lack forward-mode AD and double backward, so HVPs through "
+            "them fail; select the math kernel with "
             "torch.nn.attention.sdpa_kernel(SDPBackend.MATH) when calling eosfast",
             TorchHazardWarning,
             stacklevel=4,

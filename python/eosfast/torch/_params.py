@@ -132,7 +132,7 @@ def load_vector(model, x, params=None) -> None:
     if x.shape != (layout.dim,):
         raise ValueError(f"x has shape {x.shape}, expected ({layout.dim},)")
     check_finite(x, "x")
-    flat = torch.from_numpy(np.ascontiguousarray(x))
+    flat = torch.from_numpy(np.array(x, order="C"))  # a copy: x may be read-only
     with torch.no_grad():
         for p, value in zip(layout.tensors(model), layout.unflatten(flat).values(), strict=True):
             p.copy_(value.to(device=p.device, dtype=p.dtype))

@@ -202,8 +202,9 @@ def problem(
     (``problem.mode``). PyTorch's native layer_norm, batch_norm and
     instance_norm give wrong third derivatives (wrong by 7-53 % in torch 2.13,
     while their HVPs are right), so ``third`` reroutes them to compositions of
-    elementary operations. Fused GPU attention kernels lack forward-mode AD and
-    double backward; models with attention on a GPU warn.
+    elementary operations. Fused attention kernels (flash attention, on CPU too)
+    lack forward-mode AD and double backward; models with attention modules warn
+    (use ``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)``).
     """
     return TorchProblem(
         model,
