@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCH))
 import _models  # noqa: E402
 import _report  # noqa: E402
 import bench_dynamics  # noqa: E402
+import bench_spectrum  # noqa: E402
 from _harness import Row, measure  # noqa: E402
 
 CASES = ("1-hvp", "2-sharpness", "3-tracking", "4-overhead", "5-threads", "6-memory")
@@ -150,3 +151,13 @@ def test_quick_run_recorded_the_machine():
     assert all(rate > 1e8 for rate in info["gemm_rate"].values())
     assert info["versions"]["torch"] and info["versions"]["pyhessian"]
     assert info["versions"]["hessian-eigenthings"]
+
+
+def test_bench_spectrum_compares_with_arpack_on_every_case():
+    rows = bench_spectrum.compare(quick=True, tol=1e-8, repeats=1, verbose=False)
+    assert {r["k"] for r in rows} == set(bench_spectrum.KS)
+    assert len({r["case"] for r in rows}) == 3
+    for r in rows:
+        assert r["converged"] and r["rel_err"] < 1e-8, r
+        assert r["matvecs_eosfast"] > 0 and r["matvecs_arpack"] > 0
+        assert r["seconds_eosfast"] > 0 and r["seconds_arpack"] > 0
