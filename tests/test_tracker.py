@@ -213,3 +213,20 @@ def test_extrapolated_start_agrees_with_cold_and_helps(rng):
             spent["extrapolated"] += res.matvecs
             spent["plain"] += ref.matvecs
     assert spent["extrapolated"] < spent["plain"], spent
+
+
+def test_warm_k3_keeps_copies_of_a_repeated_eigenvalue(rng):
+    n = 150
+    d = rng.uniform(-1, 1, n)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    tracker = eosfast.SharpnessTracker(k=3, tol=1e-8)
+    for t in range(5):
+        dt = d.copy()
+        dt[:3] = [8.0 + 0.01 * t, 8.0 + 0.01 * t, 6.0]  # a double top eigenvalue, moving
+        A = (Q * dt) @ Q.T
+        res = tracker.measure(A)
+        np.testing.assert_allclose(
+            res.eigenvalues, [8.0 + 0.01 * t, 8.0 + 0.01 * t, 6.0], atol=1e-7
+        )
+        V = res.eigenvectors
+        np.testing.assert_allclose(V.T @ V, np.eye(3), atol=1e-8)

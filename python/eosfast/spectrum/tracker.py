@@ -18,10 +18,10 @@ class SharpnessTracker:
     """Tracks the top-k eigenpairs of a slowly changing symmetric operator.
 
     The first :meth:`measure` is a cold :func:`eigsh`; later ones start a
-    Lanczos run from the previous eigenvector (k = 1) or a single-vector
-    :func:`eigsh` from the sum of the previous eigenvectors (k > 1, with its
-    check for missed copies); from the third measurement on the previous
-    vectors are first extrapolated linearly from the last two,
+    single-vector Lanczos run from the sum of the previous eigenvectors (when
+    two previous eigenvalues coincide to about ``100 * tol``, an :func:`eigsh`
+    from that start with its check for missed copies); from the third
+    measurement on the previous vectors are first extrapolated linearly from the last two,
     ``normalize(2 v_t - v_{t-1})``. A slowly moving Hessian costs fewer
     products than a cold solve. Each eigenvector's sign is aligned
     with the previous one it overlaps most.
@@ -47,8 +47,9 @@ class SharpnessTracker:
         be larger than ``tol``: use it when the eigenvalues matter more than
         the vectors. The residuals are still reported, and ``converged`` is
         true for a pair that passed either rule. Eigenvalues the Krylov basis
-        has not found are not covered. Applies to the warm measurements with
-        k = 1 (k > 1 and the first, cold, measurement use ``tol`` only).
+        has not found are not covered. Applies to the warm measurements (the
+        first, cold, one and the :func:`eigsh` fallback for copies use ``tol``
+        only).
     grow_above : float, optional
         If given, k grows (up to ``max_k``) until the smallest eigenvalue found
         is below this threshold, so every eigenvalue above it is reported
