@@ -57,8 +57,9 @@ def test_restore_is_bitwise(rng):
     for A in ops[:3]:
         tracker.measure(A)
     state = tracker.state()
-    assert set(state) == {"vectors", "values", "k", "rng_state", "measurements", "options"}
+    assert set(state) == {"vectors", "values", "older", "k", "rng_state", "measurements", "options"}
     assert state["vectors"].shape == (300, 2) and state["measurements"] == 3
+    assert state["older"].shape == (300, 2)
     restored = eosfast.SharpnessTracker.from_state(state)
     np.testing.assert_array_equal(restored.last.eigenvalues, results[2].eigenvalues)
     assert np.all(np.isnan(restored.last.residuals))
@@ -99,11 +100,14 @@ def test_bitwise_identical_across_threads(rng, restore_threads, threads):
     d0 = 0.01 * rng.standard_normal(n)
     d0[:3] = [5.0, 4.0, 3.0]
     drift = 1e-4 * rng.standard_normal(n)
-    ops = [Quadratic(d0 + t * drift).hessian(np.zeros(n)) for t in range(4)]
+    ops = [Quadratic(d0 + t * drift).hessian(np.zeros(n)) for t in range(5)]
 
     def track():
-        tracker = eosfast.SharpnessTracker(k=2, tol=1e-8, seed=1)
-        return [tracker.measure(op) for op in ops]
+        out = []
+        for k in (1, 2):  # k = 1: extrapolated Lanczos start; k = 2: eigsh from the sum
+            tracker = eosfast.SharpnessTracker(k=k, tol=1e-8, seed=1)
+            out += [tracker.measure(op) for op in ops]
+        return out
 
     eosfast.set_num_threads(1)
     reference = track()
@@ -144,3 +148,85 @@ def test_dimension_change_starts_cold(rng):
     a = tracker.measure(random_symmetric(rng, 30))
     b = tracker.measure(random_symmetric(rng, 50))
     assert a.eigenvectors.shape == (30, 1) and b.eigenvectors.shape == (50, 1)
+
+
+@pytest.mark.parametrize("value_tol", [1e-6, 1e-8])
+def test_value_tol_bounds_the_eigenvalue_error(rng, value_tol):
+    ops = drifting(rng, steps=10, top=(10.0, 9.0, 5.0), drift=3e-3)
+    strict = eosfast.SharpnessTracker(k=1, tol=1e-10)
+    loose = eosfast.SharpnessTracker(k=1, tol=1e-10, value_tol=value_tol)
+    assert loose.options["value_tol"] == value_tol
+    spent = {"strict": 0, "loose": 0}
+    for A in ops:
+        exact = np.linalg.eigvalsh(A)[-1]
+        a, b = strict.measure(A), loose.measure(A)
+        assert a.all_converged and b.all_converged
+        # the a-posteriori bound holds against the dense reference
+        assert abs(b.eigenvalues[0] - exact) <= value_tol * exact
+        v = b.eigenvectors[:, 0]
+        r = np.linalg.norm(A @ v - b.eigenvalues[0] * v)
+        assert r == pytest.approx(b.residuals[0], rel=1e-6, abs=1e-12)
+        spent["strict"] += a.matvecs
+        spent["loose"] += b.matvecs
+    assert spent["loose"] < spent["strict"], spent
+
+
+def test_value_tol_validation():
+    for bad in (0.0, 1.0, -1e-6, True):
+        with pytest.raises((ValueError, TypeError), match="value_tol"):
+            eosfast.SharpnessTracker(value_tol=bad)
+    assert eosfast.SharpnessTracker().options["value_tol"] is None
+
+
+def rotating(rng, n=200, steps=10, angle=0.03):
+    """Q_t diag(d) Q_t^T: the top eigenvector turns in a plane at a steady rate."""
+    d = rng.uniform(-1, 1, n)
+    d[:2] = [6.0, 5.0]
+    Q0, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    G, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    ops = []
+    for t in range(steps):
+        c, s = np.cos(angle * t), np.sin(angle * t)
+        R = np.eye(n)
+        R[np.ix_([0, 2], [0, 2])] = [[c, -s], [s, c]]
+        Q = Q0 @ G @ R @ G.T
+        ops.append((Q * d) @ Q.T)
+    return ops
+
+
+def test_extrapolated_start_agrees_with_cold_and_helps(rng):
+    ops = rotating(rng)
+    tracker = eosfast.SharpnessTracker(k=1, tol=1e-8)
+    plain = eosfast.SharpnessTracker(k=1, tol=1e-8)
+    spent = {"extrapolated": 0, "plain": 0}
+    for i, A in enumerate(ops):
+        state = plain.state()
+        state.pop("older")  # a state saved before 'older' existed: starts from v_t
+        plain.restore(state)
+        res, ref = tracker.measure(A), plain.measure(A)
+        w, V = np.linalg.eigh(A)
+        assert res.all_converged
+        assert abs(res.eigenvalues[0] - w[-1]) <= 1e-8 * w[-1]
+        assert abs(res.eigenvectors[:, 0] @ V[:, -1]) == pytest.approx(1, abs=1e-8)
+        assert abs(ref.eigenvalues[0] - w[-1]) <= 1e-8 * w[-1]
+        if i >= 2:
+            spent["extrapolated"] += res.matvecs
+            spent["plain"] += ref.matvecs
+    assert spent["extrapolated"] < spent["plain"], spent
+
+
+def test_warm_k3_keeps_copies_of_a_repeated_eigenvalue(rng):
+    n = 150
+    d = rng.uniform(-1, 1, n)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    tracker = eosfast.SharpnessTracker(k=3, tol=1e-8)
+    for t in range(5):
+        dt = d.copy()
+        dt[:3] = [8.0 + 0.01 * t, 8.0 + 0.01 * t, 6.0]  # a double top eigenvalue, moving
+        A = (Q * dt) @ Q.T
+        res = tracker.measure(A)
+        np.testing.assert_allclose(
+            res.eigenvalues, [8.0 + 0.01 * t, 8.0 + 0.01 * t, 6.0], atol=1e-7
+        )
+        V = res.eigenvectors
+        np.testing.assert_allclose(V.T @ V, np.eye(3), atol=1e-8)

@@ -187,6 +187,7 @@ class _Session:
             tracker = {
                 "k": core.k,
                 "tol": core.tol,
+                "value_tol": core.value_tol if core.value_tol > 0 else None,
                 "grow_above": None if math.isnan(core.grow_above) else core.grow_above,
                 "max_k": core.max_k,
                 "seed": int(core.seed),

@@ -17,9 +17,13 @@ _STATE_KEYS = ("vectors", "values", "k", "rng_state", "measurements", "options")
 class SharpnessTracker:
     """Tracks the top-k eigenpairs of a slowly changing symmetric operator.
 
-    The first :meth:`measure` is a cold :func:`eigsh`; later ones start a block
-    Lanczos run from the previous eigenvectors, so a slowly moving Hessian
-    costs a few products per measurement. Each eigenvector's sign is aligned
+    The first :meth:`measure` is a cold :func:`eigsh`; later ones start a
+    single-vector Lanczos run from the sum of the previous eigenvectors (when
+    two previous eigenvalues coincide to about ``100 * tol``, an :func:`eigsh`
+    from that start with its check for missed copies); from the third
+    measurement on the previous vectors are first extrapolated linearly from the last two,
+    ``normalize(2 v_t - v_{t-1})``. A slowly moving Hessian costs fewer
+    products than a cold solve. Each eigenvector's sign is aligned
     with the previous one it overlaps most.
 
     Parameters
@@ -27,7 +31,25 @@ class SharpnessTracker:
     k : int
         Eigenpairs per measurement (the largest algebraic ones).
     tol : float
-        Relative residual tolerance, as in :func:`eigsh`.
+        Relative residual tolerance, as in :func:`eigsh`: a pair is converged
+        when ``||H v - theta v|| <= tol * scale`` (scale an estimate of ``||H||``).
+    value_tol : float, optional
+        If given, a pair also counts as converged when its a-posteriori
+        eigenvalue error bound ``r**2 / delta <= value_tol * scale``
+        (Kato-Temple), with ``r`` the residual norm and ``delta`` a conservative
+        estimate of the distance from the Ritz value to the rest of the
+        spectrum (the gap to the nearest other Ritz value, less that value's
+        residual estimate and less ``r``; the rule applies only when
+        ``delta > 0`` and the neighbouring Ritz values are resolved, i.e. their
+        residual estimates are at most a quarter of their distance). The
+        eigenvalue error then is about ``value_tol`` relative to ``||H||``,
+        while the residual (and the eigenvector angle, about ``r / delta``) may
+        be larger than ``tol``: use it when the eigenvalues matter more than
+        the vectors. The residuals are still reported, and ``converged`` is
+        true for a pair that passed either rule. Eigenvalues the Krylov basis
+        has not found are not covered. Applies to the warm measurements (the
+        first, cold, one and the :func:`eigsh` fallback for copies use ``tol``
+        only).
     grow_above : float, optional
         If given, k grows (up to ``max_k``) until the smallest eigenvalue found
         is below this threshold, so every eigenvalue above it is reported
@@ -47,6 +69,7 @@ class SharpnessTracker:
         self,
         k: int = 1,
         tol: float = 1e-6,
+        value_tol: float | None = None,
         grow_above: float | None = None,
         max_k: int = 64,
         seed: int | None = 0,
@@ -66,17 +89,25 @@ class SharpnessTracker:
             raise ValueError(f"grow_above must be a finite real number or None, got {grow_above!r}")
         else:
             threshold = float(grow_above)
+        if value_tol is None:
+            core_value_tol = 0.0
+        else:
+            try:
+                core_value_tol = check_tol(value_tol)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(str(exc).replace("tol", "value_tol", 1)) from None
         budget = 0 if max_matvecs is None else as_positive_int(max_matvecs, "max_matvecs")
         self._options = {
             "k": k,
             "tol": check_tol(tol),
+            "value_tol": value_tol if value_tol is None else core_value_tol,
             "grow_above": grow_above if grow_above is None else threshold,
             "max_k": max_k,
             "seed": seed,
             "max_matvecs": max_matvecs,
         }
         self._core = _core.SharpnessTracker(
-            k, self._options["tol"], threshold, max_k, budget, core_seed(seed)
+            k, self._options["tol"], core_value_tol, threshold, max_k, budget, core_seed(seed)
         )
 
     @property
@@ -96,7 +127,9 @@ class SharpnessTracker:
     def state(self) -> dict:
         """Everything the next measurement depends on, as arrays and ints.
 
-        Keys: ``vectors`` (dim, k_prev), ``values`` (k_prev), ``k`` (of the
+        Keys: ``vectors`` (dim, k_prev), ``values`` (k_prev), ``older``
+        (dim, k_older: the eigenvectors before those, for the extrapolated
+        start; states saved without it load, and start from ``vectors``), ``k`` (of the
         next measurement), ``rng_state``, ``measurements`` and ``options`` (the
         constructor arguments). A tracker rebuilt by :meth:`from_state`
         continues bitwise identically.
@@ -105,6 +138,7 @@ class SharpnessTracker:
         return {
             "vectors": np.asarray(s["vectors"]),
             "values": np.asarray(s["values"]),
+            "older": np.asarray(s["older"]),
             "k": int(s["k"]),
             "rng_state": int(s["rng_state"]),
             "measurements": int(s["measurements"]),
@@ -120,15 +154,19 @@ class SharpnessTracker:
         values = np.asarray(state["values"], dtype=np.float64)
         if vectors.ndim != 2 or values.ndim != 1 or vectors.shape[1] != values.shape[0]:
             raise ValueError("tracker state: vectors must be (dim, k) and values (k,)")
-        self._core.restore(
-            {
-                "vectors": vectors,
-                "values": values,
-                "k": int(state["k"]),
-                "rng_state": int(state["rng_state"]),
-                "measurements": int(state["measurements"]),
-            }
-        )
+        core_state = {
+            "vectors": vectors,
+            "values": values,
+            "k": int(state["k"]),
+            "rng_state": int(state["rng_state"]),
+            "measurements": int(state["measurements"]),
+        }
+        if "older" in state:
+            older = np.asfortranarray(np.asarray(state["older"], dtype=np.float64))
+            if older.ndim != 2:
+                raise ValueError("tracker state: older must be (dim, k_older)")
+            core_state["older"] = older
+        self._core.restore(core_state)
 
     @classmethod
     def from_state(cls, state: dict) -> SharpnessTracker:

@@ -11,6 +11,7 @@ py::dict state_to_dict(const TrackerState& s)
     py::dict d;
     d["vectors"] = s.vectors;
     d["values"] = s.values;
+    d["older"] = s.older;
     d["k"] = s.k;
     d["rng_state"] = s.rng_state;
     d["measurements"] = s.measurements;
@@ -24,6 +25,7 @@ TrackerState state_from_dict(const py::dict& d)
     TrackerState s;
     s.vectors = d["vectors"].cast<Matrix>();
     s.values = d["values"].cast<Vector>();
+    if (d.contains("older")) s.older = d["older"].cast<Matrix>();  // absent in states saved before it
     s.k = d["k"].cast<Index>();
     s.rng_state = d["rng_state"].cast<std::uint64_t>();
     s.measurements = d["measurements"].cast<Index>();
@@ -34,19 +36,20 @@ TrackerState state_from_dict(const py::dict& d)
 void init_tracker(py::module_& m)
 {
     py::class_<SharpnessTracker>(m, "SharpnessTracker", py::module_local())
-        .def(py::init([](Index k, double tol, double grow_above, Index max_k, Index max_matvecs,
-                         std::uint64_t seed) {
+        .def(py::init([](Index k, double tol, double value_tol, double grow_above, Index max_k,
+                         Index max_matvecs, std::uint64_t seed) {
                  TrackerOptions o;
                  o.k = k;
                  o.tol = tol;
+                 o.value_tol = value_tol;
                  o.grow_above = grow_above;
                  o.max_k = max_k;
                  o.max_matvecs = max_matvecs;
                  o.seed = seed;
                  return SharpnessTracker(o);
              }),
-             py::arg("k"), py::arg("tol"), py::arg("grow_above"), py::arg("max_k"), py::arg("max_matvecs"),
-             py::arg("seed"))
+             py::arg("k"), py::arg("tol"), py::arg("value_tol"), py::arg("grow_above"), py::arg("max_k"),
+             py::arg("max_matvecs"), py::arg("seed"))
         .def(
             "measure",
             [](SharpnessTracker& t, const LinearOperator& op) {
@@ -60,6 +63,7 @@ void init_tracker(py::module_& m)
             py::arg("state"))
         .def_property_readonly("k", [](const SharpnessTracker& t) { return t.options().k; })
         .def_property_readonly("tol", [](const SharpnessTracker& t) { return t.options().tol; })
+        .def_property_readonly("value_tol", [](const SharpnessTracker& t) { return t.options().value_tol; })
         .def_property_readonly("grow_above", [](const SharpnessTracker& t) { return t.options().grow_above; })
         .def_property_readonly("max_k", [](const SharpnessTracker& t) { return t.options().max_k; })
         .def_property_readonly("max_matvecs",

@@ -8,9 +8,23 @@
 // residual from the stored products W s - theta V s before they count (with
 // its components along a deflation block removed: a deflated run converges
 // pairs of the deflated operator).
+//
+// With value_tol > 0 a pair also counts as converged when its eigenvalue
+// error bound r^2 / delta <= value_tol * scale (Kato-Temple; Parlett, The
+// Symmetric Eigenvalue Problem, thm. 11.7.1), delta a conservative estimate
+// of the distance from theta to the rest of the spectrum: the distance to the
+// nearest other Ritz value less that value's residual estimate, less r (Ritz
+// gaps overestimate the true gap). The rule applies only when delta > 0 and
+// the adjacent Ritz values are resolved (residual estimate <= kResolved times
+// their distance to theta): Lanczos Ritz values converge from the ends of the
+// spectrum inwards, so an unresolved neighbour (early in a warm run, when the
+// second Ritz value is still a mixture far below lambda_2) says nothing about
+// the gap. It cannot see eigenvalues the basis has not found.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../core/interrupt.hpp"
@@ -31,6 +45,8 @@ struct LanczosRun {
 };
 
 namespace detail {
+constexpr double kResolved = 0.25;
+
 // Ritz vectors kept at a thick restart: the wanted ones plus min(nconv,
 // (capacity - wanted) / 2) more, nconv the wanted pairs already converged;
 // for one wanted pair half the basis (ARPACK's dsaup2 adjustment of nev,
@@ -48,10 +64,24 @@ inline Index restart_keep(Index wanted, Index converged, Index processed, Index 
 // budget is spent, or the space is exhausted. The basis must be started.
 template <class Op>
 LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wanted, Which which, double tol,
-                       double& scale)
+                       double& scale, double value_tol = 0.0)
 {
     LanczosRun run;
     Vector theta, estimates;
+    // Pair i of the current Rayleigh-Ritz (theta, estimates) with residual r.
+    auto pair_converged = [&](Index i, double r) {
+        if (r <= tol * scale) return true;
+        if (value_tol <= 0 || theta.size() < 2) return false;
+        double gap = std::numeric_limits<double>::infinity();
+        for (Index l = 0; l < theta.size(); ++l) {
+            if (l == i) continue;
+            const double d = std::abs(theta[i] - theta[l]);
+            if ((l == i - 1 || l == i + 1) && estimates[l] > detail::kResolved * d) return false;
+            gap = std::min(gap, d - estimates[l]);
+        }
+        const double delta = gap - r;
+        return delta > 0 && r * r <= value_tol * scale * delta;
+    };
     Matrix S;
     Index failed_checks = 0;
     bool fresh = false;  // theta/S describe the current basis
@@ -80,7 +110,8 @@ LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wante
             Vector r = run.products.col(j) - run.values[j] * run.vectors.col(j);
             basis.remove_deflated(r);
             run.residuals[j] = norm(r);
-            run.converged[static_cast<size_t>(j)] = run.residuals[j] <= tol * scale;
+            run.converged[static_cast<size_t>(j)] =
+                pair_converged(sel[static_cast<size_t>(j)], run.residuals[j]);
             all = all && run.converged[static_cast<size_t>(j)];
         }
         run.all_converged = all;
@@ -95,7 +126,7 @@ LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wante
         if (!basis.has_room()) {
             if (!fresh) rayleigh_ritz();
             Index converged = 0;
-            for (Index i : select_wanted(theta, wanted, which)) converged += estimates[i] <= tol * scale;
+            for (Index i : select_wanted(theta, wanted, which)) converged += pair_converged(i, estimates[i]);
             const Index keep =
                 detail::restart_keep(wanted, converged, basis.processed(), basis.capacity(), basis.pending());
             const auto sel = select_wanted(theta, keep, which);
@@ -121,7 +152,7 @@ LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wante
         rayleigh_ritz();
         const auto sel = select_wanted(theta, wanted, which);
         bool passed = static_cast<Index>(sel.size()) == wanted || basis.pending() == 0;
-        for (Index i : sel) passed = passed && estimates[i] <= tol * scale;
+        for (Index i : sel) passed = passed && pair_converged(i, estimates[i]);
         if (!passed) continue;
         if (finish(true)) return run;
         // The estimate passed but the true residual did not (rounding at a
