@@ -104,27 +104,18 @@ def cases(quick: bool):
     yield f"NN-like spectrum, callable (n={n})", callable_op, matvec, n, spectrum
     small = 400
     s_small = nn_like_spectrum(small, rng)
-    mv_small, dense_small = householder_operator(s_small, rng)
-    B = dense_small()
-    B = 0.5 * (B + B.T)
-    # converted once, as a user measuring repeatedly would (the conversion checks symmetry)
-    yield (
-        f"NN-like spectrum, dense (n={small})",
-        eosfast.as_operator(B),
-        lambda v: B @ v,
-        small,
-        s_small,
-    )
+    yield dense_case(s_small, householder_operator(s_small, rng)[1])
     if not quick:
-        A = dense()
-        A = 0.5 * (A + A.T)
-        yield (
-            f"NN-like spectrum, dense (n={n})",
-            eosfast.as_operator(A),
-            lambda v: A @ v,
-            n,
-            spectrum,
-        )
+        yield dense_case(spectrum, dense)
+
+
+def dense_case(spectrum, build):
+    """The explicit matrix of an operator: eosfast gets it converted once, as a user
+    measuring repeatedly would (the conversion checks symmetry); ARPACK its ``A @ v``."""
+    A = build()
+    A = 0.5 * (A + A.T)
+    n = spectrum.size
+    return f"NN-like spectrum, dense (n={n})", eosfast.as_operator(A), lambda v: A @ v, n, spectrum
 
 
 def product_time(matvec, n) -> float:
