@@ -143,14 +143,12 @@ private:
         // it is eigsh from the same start, with its check for missed copies,
         // instead; copies appearing between two measurements of distinct
         // eigenvalues are not looked for.
-        if (k > 1 && has_copies(known)) {
-            opt.seed = m_rng.next();
-            Matrix v0 = start.rowwise().sum();
-            if (!(norm(v0.col(0)) > 0)) v0 = start.leftCols(1);
-            return eigsh(H, opt, v0);
-        }
         Matrix v0 = start.rowwise().sum();
         if (!(norm(v0.col(0)) > 0)) v0 = start.leftCols(1);
+        if (k > 1 && has_copies(known)) {
+            opt.seed = m_rng.next();
+            return eigsh(H, opt, v0);
+        }
         const Index block = 1;
         const Index ncv = detail::default_ncv(n, k, block, 0);
         CountingOperator<LinearOperator> op(H, detail::default_budget(ncv, opt.max_matvecs));
