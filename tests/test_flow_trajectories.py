@@ -108,6 +108,9 @@ def test_compare_and_predict_bad_input():
     )
     with pytest.raises(ValueError, match="constant learning rate"):
         flow.compare(problem, scheduled, sqrt_flow)
+    warmup = eosfast.SqrtGD(eosfast.Schedule.linear_warmup(0.02, 5))
+    with pytest.raises(ValueError, match="optimizer's schedule is 'linear_warmup'"):
+        flow.predict_and_compare(problem, warmup, START, 0.02, 1.0)
     unsaved = eosfast.run(problem, eosfast.SqrtGD(0.02), START, 10)
     with pytest.raises(ValueError, match="save_iterates_every"):
         flow.compare(problem, unsaved, sqrt_flow)

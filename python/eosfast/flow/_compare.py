@@ -103,12 +103,12 @@ def compare_iterates(
     return FlowComparison(steps, tau, distance, lam_proj, lam_flow, align, projections)
 
 
-def _constant_lr(trajectory) -> float:
-    schedule = trajectory.metadata.get("optimizer", {}).get("schedule", {})
+def _constant_lr(schedule: dict, owner: str) -> float:
+    """The lr of a schedule's config (``Schedule.config()``), which must be constant."""
     if schedule.get("kind") != "constant":
         raise ValueError(
             "the limiting flows use tau = lr^2 t and need a constant learning rate; "
-            f"this trajectory's schedule is {schedule.get('kind')!r}"
+            f"this {owner}'s schedule is {schedule.get('kind')!r}"
         )
     return float(schedule["lr"])
 
@@ -168,7 +168,7 @@ def compare(
         raise ValueError(
             f"the trajectory ran {name} but the flow is the {flow.algorithm!r} limiting flow"
         )
-    lr = _constant_lr(trajectory)
+    lr = _constant_lr(trajectory.metadata.get("optimizer", {}).get("schedule", {}), "trajectory")
     start_step = as_positive_int(start_step, "start_step", minimum=0)
     steps = trajectory.iterate_steps
     tau = lr * lr * (steps - start_step)
@@ -283,10 +283,7 @@ def predict_and_compare(
         optimizer = NormalizedGD(lr) if name == "ngd" else SqrtGD(lr)
     else:
         optimizer = algorithm
-        schedule = optimizer.schedule.config()
-        if schedule["kind"] != "constant":
-            raise ValueError("predict_and_compare needs a constant learning rate")
-        lr = float(schedule["lr"])
+        lr = _constant_lr(optimizer.schedule.config(), "optimizer")
     tau_end = as_real(tau_end, "tau_end")
     if not tau_end > 0:
         raise ValueError(f"tau_end must be positive, got {tau_end}")
