@@ -296,3 +296,27 @@ def test_nan_after_a_few_products_and_python_errors(rng):
 
     with pytest.raises(KeyError, match="boom"):
         eosfast.eigsh(broken, dim=30)
+
+
+def test_missed_copy_check_costs_few_products_on_a_simple_spectrum(rng):
+    """The check runs first on H deflated by the whole Krylov space of the main run, where
+    a simple spectrum leaves nothing near the wanted values: a few products over ARPACK,
+    which does not check."""
+    from scipy.sparse.linalg import LinearOperator
+    from scipy.sparse.linalg import eigsh as arpack
+
+    n = 2000
+    spectrum = 0.01 * rng.standard_normal(n)
+    spectrum[:24] = np.geomspace(50.0, 0.5, 24)
+    A = reflected(rng, spectrum)
+    calls = [0]
+
+    def matvec(v):
+        calls[0] += 1
+        return A @ np.ravel(v)
+
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    arpack(op, k=5, which="LA", tol=1e-8, v0=np.ones(n))
+    res = eosfast.eigsh(A, k=5, tol=1e-8, seed=0)
+    np.testing.assert_allclose(res.eigenvalues, spectrum[:5], rtol=1e-12)
+    assert res.matvecs <= calls[0] + 4, (res.matvecs, calls[0])

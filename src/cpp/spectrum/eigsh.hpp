@@ -5,13 +5,21 @@
 // plain Lanczos run returns one copy of a repeated eigenvalue (Parlett 1998,
 // sec. 13.1); after a breakdown (an invariant Krylov space, common on small
 // or low-rank operators) its Ritz pairs are exact and it stops with the copies
-// it cannot see. After the first run converges, a check looks for them:
-// Lanczos from a fresh random vector on H deflated by the locked pairs (Saad
-// 2011, sec. 4.2), whose spectrum is everything not locked. When an extreme
-// Ritz value there beats the worst locked value by more than the tolerance,
-// the same run converges it, it replaces the worst pair, and the check
-// repeats from a new random vector. A final Rayleigh-Ritz on the locked block
-// removes the small coupling deflation leaves between pairs.
+// it cannot see. After the first run converges, a check looks for them.
+// Every direction the run could not see is orthogonal to its whole Krylov
+// space K (a second copy of an eigenvalue is orthogonal to the one copy K
+// holds), so a first look runs Lanczos from a fresh random vector on H
+// deflated by K: what K captured (the wanted pairs and the next ones) is gone
+// from that spectrum, so a missed copy is its extreme eigenvalue by a wide
+// margin and stands out within a few products, and without one the extreme
+// Ritz values settle fast. Only when that look finds a candidate (K deflation
+// leaves no eigenpairs of H to converge) does the full check run: Lanczos
+// from a fresh random vector on H deflated by the locked pairs (Saad 2011,
+// sec. 4.2), whose spectrum is everything not locked. When an extreme Ritz
+// value there beats the worst locked value by more than the tolerance, the
+// same run converges it, it replaces the worst pair, and the check repeats
+// from a new random vector. A final Rayleigh-Ritz on the locked block removes
+// the small coupling deflation leaves between pairs.
 #pragma once
 
 #include <algorithm>
@@ -142,10 +150,12 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     // The main run.
     const Matrix none(n, 0);
     LanczosRun run;
+    Matrix krylov;
     {
         KrylovBasis basis(n, ncv, block, none, rng);
         basis.start(v0);
         run = lanczos_run(H, basis, opt.k, opt.which, opt.tol, scale);
+        krylov = basis.span();
     }
     result.restarts += run.restarts;
     Matrix Y = run.vectors, HY = run.products;
@@ -155,8 +165,16 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     // random start there is nothing to miss: another copy of the top
     // eigenvalue would not change the answer. Each round locks one more pair
     // orthogonal to the locked ones, so fewer than n rounds are needed.
-    const bool check = opt.k > 1 || v0.cols() > 0;
-    for (Index round = 0; check && run.all_converged && Y.cols() < n && round < n; ++round) {
+    bool check = (opt.k > 1 || v0.cols() > 0) && run.all_converged;
+    if (check && n - krylov.cols() > ncv) {
+        KrylovBasis basis(n, ncv, 1, krylov, rng);
+        basis.start(none);
+        bool top = true;
+        check = detail::find_missed(H, basis, std::min<Index>(10, ncv), false, values, opt.which, opt.tol,
+                                    scale, top);
+    }
+    krylov.resize(0, 0);
+    for (Index round = 0; check && Y.cols() < n && round < n; ++round) {
         // A random start on the complement of the locked vectors. A complement
         // that fits into one basis is processed whole; on a larger one a
         // missed eigenvalue, the extreme one there, dominates within a few
