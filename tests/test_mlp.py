@@ -330,3 +330,30 @@ def test_bad_input_raises_value_error_naming_the_argument(rng):
         mlp.predict(np.zeros(mlp.dim), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="expected"):
         mlp.flatten(mlp.unflatten(np.zeros(mlp.dim))[:1])
+
+
+def tanh_by_predict(z, width):
+    """tanh(z_i) through the kernel: 1 input, ``width`` tanh units with unit weights and
+    identity outputs, so every column of ``predict`` is tanh(z)."""
+    problem = MLP(np.ones((2, 1)), np.zeros((2, width)), hidden=[width], activation="tanh")
+    x = problem.flatten([(np.ones((width, 1)), np.zeros(width)), (np.eye(width), np.zeros(width))])
+    return problem.predict(x, z.reshape(-1, 1))
+
+
+def test_tanh_within_3_ulp_of_libm_and_the_same_in_every_position(rng):
+    """The kernel's tanh (vectorised, its own expm1) against numpy's libm tanh over
+    [1e-8, 30] and both signs; the value of an argument must not depend on where it sits
+    in a buffer (vector body or scalar tail: width 7 vs 8, reversed order)."""
+    z = np.concatenate(
+        [rng.standard_normal(5000) * s for s in (1e-8, 1e-3, 0.1, 0.5, 1, 3, 10)]
+        + [np.array([0.0, 1e-310, 0.3466, 0.35, 19.1, -19.1, 25.0, 1e300, -1e300])]
+    )
+    eight = tanh_by_predict(z, 8)
+    ref = np.tanh(z)
+    ulps = np.abs(eight[:, 0] - ref) / np.maximum(np.spacing(np.abs(ref)), 5e-324)
+    assert ulps.max() <= 3, (z[np.argmax(ulps)], ulps.max())
+    assert ulps.mean() < 1
+    assert np.array_equal(eight, np.repeat(eight[:, :1], 8, axis=1))
+    assert np.array_equal(tanh_by_predict(z, 7)[:, 0], eight[:, 0])
+    assert np.array_equal(tanh_by_predict(z[::-1], 1)[::-1, 0], eight[:, 0])
+    assert np.all(np.abs(eight) <= 1) and np.array_equal(np.sign(eight[:, 0]), np.sign(z))
