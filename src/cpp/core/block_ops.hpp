@@ -102,9 +102,12 @@ struct Norms {
 // classical Gram-Schmidt with one reorthogonalisation ("twice is enough":
 // Giraud, Langou & Rozloznik 2005; Parlett 1998, sec. 6.9), in at most three
 // sweeps over Q: projections; subtract + projections of the remainder;
-// subtract again. The last sweep is skipped when the remainder is already
+// subtract again. Each subtraction is skipped when the remainder is already
 // orthogonal to working precision (|Q^T x| <= 8 eps sqrt(m) |x|, the level the
-// second subtraction itself would leave). Adds the removed coefficients to
+// second subtraction itself would leave): a vector whose known components
+// were removed beforehand (a Lanczos step after its three-term recurrence)
+// often costs one sweep. Each sweep streams Q from memory, which on long
+// vectors is most of a solver's overhead. Adds the removed coefficients to
 // *coeffs (length Q.cols()) when given.
 inline Norms orthogonalize(ConstMatRef Q, VecRef x, Vector* coeffs = nullptr)
 {
@@ -112,14 +115,15 @@ inline Norms orthogonalize(ConstMatRef Q, VecRef x, Vector* coeffs = nullptr)
     Norms norms;
     Vector c1(m), c2(m);
     norms.before = std::sqrt(detail::sweep(Q, x, nullptr, m > 0 ? &c1 : nullptr));
-    if (m == 0) {
+    const double eps = std::numeric_limits<double>::epsilon();
+    const double negligible = 8.0 * eps * std::sqrt(static_cast<double>(m));
+    if (m == 0 || c1.norm() <= negligible * norms.before) {
         norms.after = norms.before;
         return norms;
     }
     double squared = detail::sweep(Q, x, &c1, &c2);
     if (coeffs) *coeffs += c1;
-    const double eps = std::numeric_limits<double>::epsilon();
-    if (c2.norm() > 8.0 * eps * std::sqrt(static_cast<double>(m)) * std::sqrt(squared)) {
+    if (c2.norm() > negligible * std::sqrt(squared)) {
         squared = detail::sweep(Q, x, &c2, nullptr);
         if (coeffs) *coeffs += c2;
     }

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "lanczos.hpp"
 #include "rayleigh_ritz.hpp"
@@ -150,13 +151,9 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     // The main run.
     const Matrix none(n, 0);
     LanczosRun run;
-    Matrix krylov;
-    {
-        KrylovBasis basis(n, ncv, block, none, rng);
-        basis.start(v0);
-        run = lanczos_run(H, basis, opt.k, opt.which, opt.tol, scale);
-        krylov = basis.span();
-    }
+    auto main_basis = std::make_unique<KrylovBasis>(n, ncv, block, none, rng);
+    main_basis->start(v0);
+    run = lanczos_run(H, *main_basis, opt.k, opt.which, opt.tol, scale);
     result.restarts += run.restarts;
     Matrix Y = run.vectors, HY = run.products;
     Vector values = run.values;
@@ -166,14 +163,15 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     // eigenvalue would not change the answer. Each round locks one more pair
     // orthogonal to the locked ones, so fewer than n rounds are needed.
     bool check = (opt.k > 1 || v0.cols() > 0) && run.all_converged;
-    if (check && n - krylov.cols() > ncv) {
-        KrylovBasis basis(n, ncv, 1, krylov, rng);
+    const Index krylov = main_basis->processed() + main_basis->pending();
+    if (check && n - krylov > ncv) {
+        const Index steps = std::min<Index>(10, ncv);
+        KrylovBasis basis(n, steps, 1, main_basis->span(), rng);
         basis.start(none);
         bool top = true;
-        check = detail::find_missed(H, basis, std::min<Index>(10, ncv), false, values, opt.which, opt.tol,
-                                    scale, top);
+        check = detail::find_missed(H, basis, steps, false, values, opt.which, opt.tol, scale, top);
     }
-    krylov.resize(0, 0);
+    main_basis.reset();
     for (Index round = 0; check && Y.cols() < n && round < n; ++round) {
         // A random start on the complement of the locked vectors. A complement
         // that fits into one basis is processed whole; on a larger one a

@@ -163,7 +163,7 @@ public:
 
     // The processed and pending vectors (orthonormal): the Krylov space
     // built so far.
-    Matrix span() const { return m_V.leftCols(m_p + m_q); }
+    auto span() const { return m_V.leftCols(m_p + m_q); }
 
     // Removes from r its components along the deflation block Y: a residual
     // of the deflated operator (I - Y Y^T) H (I - Y Y^T), the part this
