@@ -174,11 +174,11 @@ def compare(quick: bool, tol: float, repeats: int, verbose: bool = True) -> list
     return rows
 
 
-def tracking_runs(quick: bool):
+def tracking_runs(quick: bool, steps: int | None = None):
     """(label, problem, saved iterates) of GD at lr = 2 / lambda_1(x0), every 10 steps."""
     from _models import MLPSpec, eosfast_mlp, init_params, make_data
 
-    steps = 200 if quick else 1000
+    steps = steps or (200 if quick else 1000)
     for d_out in (1,) if quick else (1, 10):
         spec = MLPSpec(f"{d_out} output{'s' * (d_out > 1)}", 20, (100, 80), d_out, 500)
         X, Y = make_data(spec)
@@ -189,7 +189,7 @@ def tracking_runs(quick: bool):
         yield f"{spec.label}, {steps} GD steps", problem, np.asarray(traj.iterates)
 
 
-def tracking(quick: bool, verbose: bool = True) -> list[dict]:
+def tracking(quick: bool, verbose: bool = True, steps: int | None = None) -> list[dict]:
     """One row per MLP, k and tolerance: HVPs per warm measurement, worst errors."""
     rows = []
     if verbose:
@@ -198,7 +198,7 @@ def tracking(quick: bool, verbose: bool = True) -> list[dict]:
             f"{'HVPs/warm':>9s} {'median':>6s} {'max':>4s} {'max rel err':>11s} "
             f"{'max rel res':>11s}"
         )
-    for label, problem, iterates in tracking_runs(quick):
+    for label, problem, iterates in tracking_runs(quick, steps):
         operators = [problem.hessian(x) for x in iterates]
         exact = [eosfast.eigsh(H, k=3, tol=1e-12).eigenvalues for H in operators]
         for k in (1, 3):

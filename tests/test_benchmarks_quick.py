@@ -161,3 +161,15 @@ def test_bench_spectrum_compares_with_arpack_on_every_case():
         assert r["converged"] and r["rel_err"] < 1e-8, r
         assert r["matvecs_eosfast"] > 0 and r["matvecs_arpack"] > 0
         assert r["seconds_eosfast"] > 0 and r["seconds_arpack"] > 0
+
+
+def test_bench_spectrum_tracking_checks_every_measurement():
+    rows = bench_spectrum.tracking(quick=True, verbose=False, steps=50)
+    assert {(r["k"], r["tol"]) for r in rows} == {
+        (k, tol) for k in (1, 3) for tol in bench_spectrum.TRACK_TOLS
+    }
+    for r in rows:
+        assert r["measurements"] == 6 and r["hvps_cold"] > r["hvps_per_warm"] > 0, r
+        assert 0 <= r["max_rel_err"] <= 10 * r["tol"] and r["max_rel_res"] <= r["tol"] * 1.01, r
+    best = bench_spectrum.tracking_cost(rows, rows[0]["case"], 1)
+    assert best is not None and best["max_rel_err"] <= bench_spectrum.TRACK_TARGET_ERROR
