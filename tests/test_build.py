@@ -71,3 +71,36 @@ def test_info_openmp_matches_the_threads_used(variant):
     else:
         assert int(new_threads) == 0
         assert int(hardware_threads) == 1
+
+
+def _stub_names():
+    """Top-level names of python/eosfast/_core.pyi and, per class, the names it defines."""
+    import ast
+
+    tree = ast.parse((Path(eosfast.__file__).parent / "_core.pyi").read_text())
+    top, members = set(), {}
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            top.add(node.name)
+        if isinstance(node, ast.AnnAssign):
+            top.add(node.target.id)
+        if isinstance(node, ast.ClassDef):
+            members[node.name] = {
+                n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+            } | {t.id for n in node.body if isinstance(n, ast.AnnAssign) for t in [n.target]}
+    return top, members
+
+
+def test_core_stubs_cover_the_compiled_module():
+    """The shipped type stubs describe every public name of the compiled core (regenerate
+    them with tools/make_stubs.py after changing the bindings)."""
+    from eosfast import _core
+
+    top, members = _stub_names()
+    public = {n for n in dir(_core) if not n.startswith("_")}
+    assert public <= top, sorted(public - top)
+    for name in public:
+        obj = getattr(_core, name)
+        if isinstance(obj, type) and not issubclass(obj, Exception):
+            own = {n for n in vars(obj) if not n.startswith("_")}
+            assert own <= members[name], (name, sorted(own - members[name]))
