@@ -27,7 +27,7 @@ def main() -> None:
         text = (Path(out) / (core.__name__.replace(".", "/") + ".pyi")).read_text()
     body = text.split('"""', 2)[2].lstrip("\n") if text.startswith('"""') else text
     # the variant's name is a value of the module in use, not part of the interface
-    body = re.sub(r'^variant: str = .*$', "variant: str", body, flags=re.MULTILINE)
+    body = re.sub(r"^variant: str = .*$", "variant: str", body, flags=re.MULTILINE)
     TARGET.write_text(HEADER + body)
     subprocess.run([sys.executable, "-m", "ruff", "format", str(TARGET)], check=True)
     subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", str(TARGET)], check=True)
