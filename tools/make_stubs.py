@@ -29,8 +29,10 @@ def main() -> None:
     # the variant's name is a value of the module in use, not part of the interface
     body = re.sub(r"^variant: str = .*$", "variant: str", body, flags=re.MULTILINE)
     TARGET.write_text(HEADER + body)
-    subprocess.run([sys.executable, "-m", "ruff", "format", str(TARGET)], check=True)
-    subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", str(TARGET)], check=True)
+    ruff = [sys.executable, "-m", "ruff"]
+    subprocess.run([*ruff, "format", str(TARGET)], check=True)  # wraps the long lines
+    subprocess.run([*ruff, "check", "--fix", str(TARGET)], check=True)  # sorts the imports
+    subprocess.run([*ruff, "format", str(TARGET)], check=True)
     print(f"wrote {TARGET}")
 
 
