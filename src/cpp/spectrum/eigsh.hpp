@@ -12,8 +12,9 @@
 // deflated by K: what K captured (the wanted pairs and the next ones) is gone
 // from that spectrum, so a missed copy is its extreme eigenvalue by a wide
 // margin and stands out within a few products, and without one the extreme
-// Ritz values settle fast. Only when that look finds a candidate (K deflation
-// leaves no eigenpairs of H to converge) does the full check run: Lanczos
+// Ritz values settle fast. When that look finds a candidate (K deflation
+// leaves no eigenpairs of H to converge), or the operator is too small for it
+// (fewer than ncv directions outside K), the full check runs: Lanczos
 // from a fresh random vector on H deflated by the locked pairs (Saad 2011,
 // sec. 4.2), whose spectrum is everything not locked. When an extreme Ritz
 // value there beats the worst locked value by more than the tolerance, the
