@@ -60,11 +60,19 @@ inline Index restart_keep(Index wanted, Index converged, Index processed, Index 
 }
 }  // namespace detail
 
+namespace detail {
+struct NoMonitor {
+    bool operator()(const Vector&, const Vector&) const { return false; }
+};
+}  // namespace detail
+
 // Runs until the `wanted` pairs preferred by `which` converge, the operator's
-// budget is spent, or the space is exhausted. The basis must be started.
-template <class Op>
+// budget is spent, the space is exhausted, or `monitor(theta, estimates)`
+// (called after every Rayleigh-Ritz on an expanded basis, theta ascending)
+// returns true. The basis must be started.
+template <class Op, class Monitor = detail::NoMonitor>
 LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wanted, Which which, double tol,
-                       double& scale, double value_tol = 0.0)
+                       double& scale, double value_tol = 0.0, Monitor&& monitor = Monitor{})
 {
     LanczosRun run;
     Vector theta, estimates;
@@ -150,6 +158,10 @@ LanczosRun lanczos_run(CountingOperator<Op>& op, KrylovBasis& basis, Index wante
         check_interrupt();
         if (basis.processed() < wanted && basis.pending() > 0) continue;
         rayleigh_ritz();
+        if (monitor(theta, estimates)) {
+            finish(false);
+            return run;
+        }
         const auto sel = select_wanted(theta, wanted, which);
         bool passed = static_cast<Index>(sel.size()) == wanted || basis.pending() == 0;
         for (Index i : sel) passed = passed && pair_converged(i, estimates[i]);

@@ -68,6 +68,50 @@ private:
     Index m_matvecs = 0;
 };
 
+// The operator times a power of two s, chosen on the first nonzero product to
+// bring its entries near 1 when they lie far outside [2^-200, 2^200]: sums of
+// squares of vectors scaled like ||H|| ~ 1e-160 underflow to zero (and near
+// 1e160 overflow), which would make norms, residual tests and breakdown tests
+// meaningless. This is LAPACK's remedy (dsyev scales the matrix into
+// [sqrt(smlnum), sqrt(bignum)] before the tridiagonal reduction); a power of
+// two makes the scaling exact, so a run on s H is the run on H with every
+// number multiplied by s, and operators of ordinary size are not touched.
+template <class Op>
+class ScaledOperator {
+public:
+    explicit ScaledOperator(const Op& op) : m_op(op) {}
+
+    Index rows() const { return m_op.rows(); }
+    bool thread_safe() const { return operator_thread_safe(m_op); }
+    double scale() const { return m_scale; }
+
+    void apply(ConstMatRef X, MatRef out) const
+    {
+        if constexpr (detail::has_block_apply<Op>::value) {
+            m_op.apply(X, out);
+        } else {
+            for (Index j = 0; j < X.cols(); ++j) m_op.perform_op(X.col(j).data(), out.col(j).data());
+        }
+        if (!m_fixed) {
+            const double size = out.size() > 0 ? out.cwiseAbs().maxCoeff() : 0.0;
+            if (!(size > 0) || !std::isfinite(size)) return;  // decided by a later product
+            m_fixed = true;
+            constexpr double low = 0x1p-200, high = 0x1p200;
+            if (size < low || size > high) {
+                int exponent = 0;
+                std::frexp(size, &exponent);
+                m_scale = std::ldexp(1.0, -exponent);
+            }
+        }
+        if (m_scale != 1.0) out *= m_scale;
+    }
+
+private:
+    const Op& m_op;
+    mutable bool m_fixed = false;
+    mutable double m_scale = 1.0;
+};
+
 // Relative asymmetry |u.Hv - v.Hu| / (|u||Hv| + |v||Hu|) on two random
 // vectors. Two products, counted. Throws std::invalid_argument above rtol.
 template <class Op>
