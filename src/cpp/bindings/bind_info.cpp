@@ -1,7 +1,7 @@
-// Build and run-time facts: variant, CPU features, OpenMP, threads.
+// Build and run-time facts: variant, CPU features, threads.
 #include <Eigen/Core>
 
-#include "../core/threads.hpp"
+#include "../core/parallel.hpp"
 #include "common.hpp"
 
 #if defined(_MSC_VER) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
@@ -56,10 +56,15 @@ void init_info(py::module_& m)
 {
     m.attr("variant") = EOSFAST_VARIANT;
     m.def("cpu_has_avx2_fma", &cpu_has_avx2_fma);
-    m.def("openmp_enabled", &openmp_enabled);
+    m.def("threads_enabled", &threads_enabled);
     m.def("hardware_threads", &hardware_threads);
     m.def("get_num_threads", &num_threads);
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
+    m.def("thread_setting", &thread_setting);
+    m.def("default_threads", &default_threads);
+    m.def("set_default_threads", &set_default_threads, py::arg("n"));
+    m.def("pool_workers", &pool_workers);
+    m.attr("min_thread_work") = kMinThreadWork;
     m.def("build_info", [] {
         py::dict d;
         d["variant"] = EOSFAST_VARIANT;
@@ -67,7 +72,7 @@ void init_info(py::module_& m)
         d["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
                      std::to_string(EIGEN_MINOR_VERSION);
         d["compiler"] = compiler();
-        d["openmp"] = openmp_enabled();
+        d["threads_backend"] = std::string(threads_backend());
         return d;
     });
 }
