@@ -321,3 +321,70 @@ def test_pool_results_bitwise_identical(rng, restore_threads, threads):
     assert eosfast._core.pool_workers() >= 1
     for a, b in zip(reference, result, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_pool
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_pool_works_in_a_forked_child():
+    code = """
+import os, numpy as np, eosfast
+from eosfast.problems import MLP
+eosfast.set_num_threads(2)
+rng = np.random.default_rng(0)
+mlp = MLP(rng.standard_normal((500, 64)), rng.standard_normal((500, 10)), hidden=(100, 100))
+x = mlp.init(0)
+reference = mlp.grad(x)  # starts the parent's pool
+pid = os.fork()
+if pid == 0:  # the child has no workers: it must start its own, not wait for the parent's
+    g = mlp.grad(x)
+    tasks = len(os.listdir("/proc/self/task"))  # this thread and the child's own worker
+    os._exit(0 if np.array_equal(g, reference) and tasks == 2 else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    assert run_python(code) == "0"
+
+
+@needs_pool
+def test_concurrent_callers_get_the_same_bits(rng, restore_threads):
+    """Python threads calling eosfast at once share one pool (a caller that finds it busy
+    runs its region serially): every result is still the 1-thread one."""
+    X = rng.standard_normal((500, 64))
+    mlp = MLP(X, rng.standard_normal((500, 10)), hidden=(100, 100), activation="tanh")
+    points = [mlp.init(s) for s in range(4)]
+    eosfast.set_num_threads(1)
+    reference = [mlp.grad(p) for p in points]
+    eosfast.set_num_threads(2)
+    results = [None] * len(points)
+
+    def work(i):
+        for _ in range(5):
+            results[i] = mlp.grad(points[i])
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(points))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for a, b in zip(reference, results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cli_info_shows_the_thread_count_and_its_source():
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV}
+    env["OMP_NUM_THREADS"] = "1"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from eosfast.cli import main; sys.exit(main(['info']))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout[out.stdout.index("{") :]
+    facts = __import__("json").loads(text)
+    assert facts["num_threads"] == 1 and facts["num_threads_source"] == "OMP_NUM_THREADS=1"
+    assert facts["threads_backend"] == eosfast.info()["threads_backend"]
