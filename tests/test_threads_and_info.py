@@ -388,3 +388,27 @@ def test_cli_info_shows_the_thread_count_and_its_source():
     facts = __import__("json").loads(text)
     assert facts["num_threads"] == 1 and facts["num_threads_source"] == "OMP_NUM_THREADS=1"
     assert facts["threads_backend"] == eosfast.info()["threads_backend"]
+
+
+@needs_pool
+def test_region_threads_follow_the_work_estimate(restore_threads):
+    probe = eosfast._core._parallel_probe
+    small = 2 * eosfast._core.min_thread_work - 1  # too little work for a second thread
+    eosfast.set_num_threads(2)
+    assert probe(64, small) == (1, 64)
+    assert probe(1, 1e12) == (1, 1)
+    assert probe(0, 1e12) == (0, 0)
+    threads_used = max(probe(64, 1e12)[0] for _ in range(20))  # a busy host may starve one
+    assert threads_used == 2
+    eosfast.set_num_threads(1)
+    assert probe(64, 1e12) == (1, 64)
+
+
+@needs_pool
+@pytest.mark.parametrize("throw_at", [0, 31, 63])
+def test_an_exception_in_a_region_is_rethrown_and_the_pool_survives(restore_threads, throw_at):
+    eosfast.set_num_threads(2)
+    for _ in range(3):
+        with pytest.raises(ValueError, match=f"chunk {throw_at} failed"):
+            eosfast._core._parallel_probe(64, 1e12, throw_at)
+    assert eosfast._core._parallel_probe(64, 1e12)[1] == 64

@@ -1,5 +1,10 @@
 // Build and run-time facts: variant, CPU features, threads.
 #include <Eigen/Core>
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "../core/parallel.hpp"
 #include "common.hpp"
@@ -65,6 +70,31 @@ void init_info(py::module_& m)
     m.def("set_default_threads", &set_default_threads, py::arg("n"));
     m.def("pool_workers", &pool_workers);
     m.attr("min_thread_work") = kMinThreadWork;
+    // For the tests: a region of n_chunks chunks and `work` multiply-adds whose chunk
+    // `throw_at` (if in range) throws std::invalid_argument; returns how many distinct
+    // threads ran chunks and how many chunks ran.
+    m.def(
+        "_parallel_probe",
+        [](Index n_chunks, double work, Index throw_at) {
+            std::vector<std::thread::id> who(static_cast<size_t>(std::max<Index>(n_chunks, 0)));
+            std::atomic<Index> ran{0};
+            {
+                py::gil_scoped_release release;
+                parallel_for(n_chunks, work, [&](Index c) {
+                    if (c == throw_at) throw std::invalid_argument("chunk " + std::to_string(c) + " failed");
+                    // a little work, so that the other thread gets a chance at a chunk
+                    volatile double x = 0;
+                    for (int k = 0; k < 20000; ++k) x = x + 1e-9 * k;
+                    who[static_cast<size_t>(c)] = std::this_thread::get_id();
+                    ran.fetch_add(1);
+                });
+            }
+            std::vector<std::thread::id> ids;
+            for (const auto& id : who)
+                if (id != std::thread::id() && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+            return py::make_tuple(static_cast<int>(ids.size()), ran.load());
+        },
+        py::arg("n_chunks"), py::arg("work"), py::arg("throw_at") = -1);
     m.def("build_info", [] {
         py::dict d;
         d["variant"] = EOSFAST_VARIANT;
