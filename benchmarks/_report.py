@@ -155,6 +155,25 @@ def targets(rows: list[Row], summ: list[dict]) -> list[dict]:
                     "<= 200 ns",
                     eos_rec.seconds <= 200e-9,
                 )
+    for r in rows:  # case 5's contention rows: t(default threads) / t(1 thread)
+        if not (r.eosfast and r.setting.startswith("contention [") and "slowdown" in r.metrics):
+            continue
+        condition, what = r.setting[len("contention [") :].split("] ", 1)
+        op = what.split(" [", 1)[0]
+        if condition != "idle":
+            add(
+                f"contention ({condition}) {op}: t(default) / t(1 thread)",
+                r.metrics["slowdown"],
+                "<= 1.5",
+                r.metrics["slowdown"] <= 1.5,
+            )
+        elif op in ("gradient", "HVP") and r.metrics["default_threads"] > 1:
+            add(
+                f"idle {op}: speed-up of the default over 1 thread",
+                1 / r.metrics["slowdown"],
+                "> 1",
+                r.metrics["slowdown"] < 1,
+            )
     return out
 
 
@@ -215,7 +234,45 @@ def markdown(info: dict, rows: list[Row], summ: list[dict], targ: list[dict], ti
                 metrics = f"{metrics}; {r.note}" if metrics else r.note
             tag = " **(eosfast)**" if r.eosfast else ""
             lines.append(f"| {r.setting} | {r.method}{tag} | {fmt_time(r.seconds)} | {metrics} |")
+    lines += contention_table(rows)
     return "\n".join(lines) + "\n"
+
+
+def contention_table(rows: list[Row]) -> list[str]:
+    """Case 5's contention rows side by side: t(default) / t(1 thread), eosfast and PyTorch."""
+    table: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        if not r.setting.startswith("contention [") or "slowdown" not in r.metrics:
+            continue
+        condition, what = r.setting[len("contention [") :].split("] ", 1)
+        op = what.split(" [", 1)[0]
+        entry = table.setdefault((condition, op), {"load": r.metrics["load_average_1min"]})
+        entry["eosfast" if r.eosfast else "torch"] = r
+    if not table:
+        return []
+    out = [
+        "",
+        "## Contention: t(default threads) / t(1 thread), same run",
+        "",
+        "| condition | operation | eosfast 1 thread | eosfast default | eosfast ratio "
+        "| torch 1 thread | torch default | torch ratio | load average |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (condition, op), e in table.items():
+        cells = []
+        for lib in ("eosfast", "torch"):
+            r = e.get(lib)
+            cells += (
+                [
+                    fmt_time(r.metrics["seconds_1_thread"]),
+                    fmt_time(r.seconds),
+                    _x(r.metrics["slowdown"]),
+                ]
+                if r
+                else ["-", "-", "-"]
+            )
+        out.append(f"| {condition} | {op} | {' | '.join(cells)} | {e['load']:.2f} |")
+    return out
 
 
 def _x(value) -> str:

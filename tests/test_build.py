@@ -1,4 +1,4 @@
-"""The installed build: one version source, and an OpenMP flag that tells the truth."""
+"""The installed build: one version source, and a threads backend that tells the truth."""
 
 import importlib.metadata
 import os
@@ -39,19 +39,21 @@ def test_pyproject_reads_the_version_file():
 _THREADS_PROBE = """
 import os, numpy as np, eosfast
 from eosfast.problems import Quadratic
-n = 200_000  # many chunks of the loss's dot products: a parallel loop on 2 threads
+n = 2_000_000  # many chunks of the loss's dot products: a parallel loop on 2 threads
 problem = Quadratic(np.ones(n))
 before = len(os.listdir("/proc/self/task"))
 eosfast.set_num_threads(2)
 problem.loss(np.ones(n))
 after = len(os.listdir("/proc/self/task"))
-print(eosfast.info()["openmp"], eosfast.info()["hardware_threads"], after - before)
+facts = eosfast.info()
+workers = eosfast._core.pool_workers()
+print(facts["threads_backend"], facts["hardware_threads"], after - before, workers)
 """
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
 @pytest.mark.parametrize("variant", ["generic", "avx2"])
-def test_info_openmp_matches_the_threads_used(variant):
+def test_info_threads_backend_matches_the_threads_used(variant):
     if variant not in eosfast.info()["variants_built"]:
         pytest.skip(f"{variant} not built here")
     if variant == "avx2" and not eosfast.info()["cpu_avx2_fma"]:
@@ -62,14 +64,15 @@ def test_info_openmp_matches_the_threads_used(variant):
         [sys.executable, "-c", _THREADS_PROBE], env=env, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    openmp, hardware_threads, new_threads = out.stdout.strip().splitlines()[-1].split()
-    assert openmp == str(eosfast.info()["openmp"])
-    if openmp == "True":
-        # The OpenMP runtime keeps its worker thread alive after the region.
-        assert int(new_threads) >= 1
-        assert int(hardware_threads) == len(os.sched_getaffinity(0))
+    backend, hardware_threads, new_threads, workers = out.stdout.strip().splitlines()[-1].split()
+    assert backend == eosfast.info()["threads_backend"]
+    if backend == "pool":
+        # The pool keeps its one worker (2 threads: the caller and a worker) after the region.
+        assert int(new_threads) == int(workers) == 1
+        assert int(hardware_threads) == os.cpu_count()
     else:
-        assert int(new_threads) == 0
+        assert backend == "serial"
+        assert int(new_threads) == int(workers) == 0
         assert int(hardware_threads) == 1
 
 

@@ -2,7 +2,7 @@
 outside the source tree: import, info(), a built-in problem's HVP, a sharpness
 (eosfast.sharpness) and a short run (eosfast.run), each checked against numpy.
 
-    python -I smoke_test.py --openmp yes|no
+    python -I smoke_test.py --threads yes|no
 """
 
 import argparse
@@ -24,10 +24,11 @@ def check_import(source_tree):
     print(f"eosfast {eosfast.__version__} from {os.path.dirname(location)}")
 
 
-def check_info(expect_openmp):
+def check_info(expect_threads):
     info = eosfast.info()
     print(json.dumps(info, indent=2))
-    assert info["openmp"] is expect_openmp, info["openmp"]
+    backend = "pool" if expect_threads else "serial"
+    assert info["threads_backend"] == backend, info["threads_backend"]
     expected = ["avx2", "generic"] if platform.machine() in ("x86_64", "AMD64") else ["generic"]
     assert info["variants_built"] == expected, info["variants_built"]
     for variant in expected:
@@ -54,8 +55,8 @@ def check_hvp_and_sharpness(rng):
     return problem, sharpness
 
 
-def check_threads(rng, expect_openmp):
-    n = 20000 + 17  # several chunks: the parallel loops (and a bundled OpenMP) run
+def check_threads(rng, expect_threads):
+    n = 1_000_017  # many chunks, enough work for the thread pool to run
     problem = eosfast.problems.Quadratic(rng.uniform(0.5, 2.0, n), rng.standard_normal(n))
     x, V = rng.standard_normal(n), rng.standard_normal((n, 4))
     results = []
@@ -66,7 +67,11 @@ def check_threads(rng, expect_openmp):
     (l1, g1), h1 = results[0]
     (l2, g2), h2 = results[1]
     assert l1 == l2 and np.array_equal(g1, g2) and np.array_equal(h1, h2)
-    expected_default = len(os.sched_getaffinity(0)) if expect_openmp else 1
+    cpus = len(os.sched_getaffinity(0))
+    quota = eosfast._threads.cgroup_cpu_limit()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota[0])))
+    expected_default = cpus if expect_threads else 1
     assert eosfast.get_num_threads() == expected_default, eosfast.get_num_threads()
     print(f"1 and 2 threads bitwise identical; default threads {eosfast.get_num_threads()}")
 
@@ -93,15 +98,15 @@ def check_short_run(problem, sharpness):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--openmp", choices=["yes", "no"], required=True)
+    parser.add_argument("--threads", choices=["yes", "no"], required=True)
     parser.add_argument("--source-tree", required=True)
     args = parser.parse_args()
-    expect_openmp = args.openmp == "yes"
+    expect_threads = args.threads == "yes"
     rng = np.random.default_rng(20240611)
     check_import(args.source_tree)
-    check_info(expect_openmp)
+    check_info(expect_threads)
     problem, sharpness = check_hvp_and_sharpness(rng)
-    check_threads(rng, expect_openmp)
+    check_threads(rng, expect_threads)
     check_short_run(problem, sharpness)
     print("smoke test passed")
 

@@ -38,16 +38,21 @@ __all__: list[str] = [
     "Valley2D",
     "build_info",
     "cpu_has_avx2_fma",
+    "default_threads",
     "eigsh",
     "get_num_threads",
     "gradient_flow",
     "hardware_threads",
     "hutchinson_samples",
     "hutchpp_parts",
-    "openmp_enabled",
+    "min_thread_work",
+    "pool_workers",
     "power_iteration",
+    "set_default_threads",
     "set_num_threads",
     "slq_nodes",
+    "thread_setting",
+    "threads_enabled",
     "variant",
 ]
 
@@ -445,7 +450,6 @@ def hutchpp_parts(
     S: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.f_contiguous"],
     G: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.f_contiguous"],
 ) -> tuple[float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], int, int]: ...
-def openmp_enabled() -> bool: ...
 def power_iteration(
     op: LinearOperator,
     k: typing.SupportsInt | typing.SupportsIndex,
@@ -468,3 +472,11 @@ def slq_nodes(
 ]: ...
 
 variant: str
+
+def default_threads() -> int: ...
+def pool_workers() -> int: ...
+def set_default_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+def thread_setting() -> int: ...
+def threads_enabled() -> bool: ...
+
+min_thread_work: float

@@ -2,12 +2,12 @@
 
 import sys
 
-from . import _core
+from . import _core, _threads
 from ._version import __version__
 
 
 def info() -> dict:
-    """Build and run-time facts: version, kernel variant, SIMD, OpenMP, threads.
+    """Build and run-time facts: version, kernel variant, SIMD, threads (and their source).
 
     ``variant`` is the compiled kernel variant in use ("avx2" or "generic");
     bitwise reproducibility holds within one variant.
@@ -21,6 +21,8 @@ def info() -> dict:
     )
     facts["cpu_avx2_fma"] = bool(_core.cpu_has_avx2_fma())
     facts["num_threads"] = _core.get_num_threads()
+    facts["num_threads_source"] = _threads.thread_source()
+    facts["default_threads"] = _core.default_threads()
     facts["hardware_threads"] = _core.hardware_threads()
     facts["python"] = sys.version.split()[0]
     return facts

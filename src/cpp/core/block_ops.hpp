@@ -18,7 +18,8 @@ inline void gram(ConstMatRef V, ConstMatRef W, MatRef out)
     const Chunking chunks(V.rows(), kVectorChunk);
     const Index a = V.cols(), b = W.cols();
     Matrix parts(a * b, chunks.count());
-    parallel_for(chunks.count(), [&](Index c) {
+    const double work = static_cast<double>(V.rows()) * static_cast<double>(a * b);
+    parallel_for(chunks.count(), work, [&](Index c) {
         const Index begin = chunks.begin(c), len = chunks.length(c);
         for (Index j = 0; j < b; ++j)
             for (Index i = 0; i < a; ++i)
@@ -35,7 +36,8 @@ inline void gram(ConstMatRef V, ConstMatRef W, MatRef out)
 inline void combine(ConstMatRef V, ConstMatRef S, MatRef out)
 {
     const Chunking chunks(V.rows(), kVectorChunk);
-    parallel_for(chunks.count(), [&](Index c) {
+    const double work = static_cast<double>(V.rows()) * static_cast<double>(S.rows() * S.cols());
+    parallel_for(chunks.count(), work, [&](Index c) {
         const Index begin = chunks.begin(c), len = chunks.length(c);
         Matrix part = V.middleRows(begin, len) * S;
         out.middleRows(begin, len) = part;
@@ -48,7 +50,7 @@ inline void combine_in_place(MatRef V, ConstMatRef S)
 {
     const Chunking chunks(V.rows(), kVectorChunk);
     const Index a = S.rows(), b = S.cols();
-    parallel_for(chunks.count(), [&](Index c) {
+    parallel_for(chunks.count(), static_cast<double>(V.rows()) * static_cast<double>(a * b), [&](Index c) {
         const Index begin = chunks.begin(c), len = chunks.length(c);
         Matrix part = V.block(begin, 0, len, a) * S;
         V.block(begin, 0, len, b) = part;
@@ -67,7 +69,8 @@ inline double sweep(ConstMatRef Q, VecRef x, const Vector* sub, Vector* project)
     const Chunking chunks(x.size(), kVectorChunk);
     const Index m = Q.cols();
     Matrix parts(m + 1, chunks.count());
-    parallel_for(chunks.count(), [&](Index c) {
+    const double work = static_cast<double>(x.size()) * static_cast<double>((sub ? m : 0) + (project ? m : 0) + 1);
+    parallel_for(chunks.count(), work, [&](Index c) {
         const Index begin = chunks.begin(c), len = chunks.length(c);
         Vector acc = Vector::Zero(m + 1);
         for (Index s = 0; s < len; s += kSweepBlock) {

@@ -29,7 +29,7 @@ inline double fixed_dot(const double* a, const double* b, Index n)
 inline double dot(ConstVecRef a, ConstVecRef b)
 {
     const Chunking chunks(a.size(), kVectorChunk);
-    return ordered_sum(chunks.count(), [&](Index c) {
+    return ordered_sum(chunks.count(), static_cast<double>(a.size()), [&](Index c) {
         return detail::fixed_dot(a.data() + chunks.begin(c), b.data() + chunks.begin(c), chunks.length(c));
     });
 }
@@ -43,7 +43,7 @@ inline void dots(ConstMatRef V, ConstVecRef w, VecRef out)
     const Chunking chunks(V.rows(), kVectorChunk);
     const Index m = V.cols();
     Matrix parts(m, chunks.count());
-    parallel_for(chunks.count(), [&](Index c) {
+    parallel_for(chunks.count(), static_cast<double>(V.rows()) * static_cast<double>(m), [&](Index c) {
         for (Index j = 0; j < m; ++j)
             parts(j, c) = detail::fixed_dot(V.col(j).data() + chunks.begin(c), w.data() + chunks.begin(c),
                                             chunks.length(c));
@@ -56,7 +56,8 @@ inline void dots(ConstMatRef V, ConstVecRef w, VecRef out)
 inline void add_combination(ConstMatRef V, ConstVecRef coeffs, VecRef y)
 {
     const Chunking chunks(V.rows(), kVectorChunk);
-    parallel_for(chunks.count(), [&](Index c) {
+    const double work = static_cast<double>(V.rows()) * static_cast<double>(V.cols());
+    parallel_for(chunks.count(), work, [&](Index c) {
         const Index b = chunks.begin(c), len = chunks.length(c);
         for (Index j = 0; j < V.cols(); ++j) y.segment(b, len) += coeffs[j] * V.col(j).segment(b, len);
     });

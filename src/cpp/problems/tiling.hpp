@@ -2,8 +2,8 @@
 // into tiles whose shape depends only on the problem (never on the thread
 // count); each tile is one single-threaded Eigen product, so every element is
 // computed by the same operations in the same order for any number of threads
-// (and whether or not the tiles run in parallel: small products run serially,
-// as a parallel region costs more than they do).
+// (and whether or not the tiles run in parallel: parallel_for runs small
+// products serially, as waking threads costs more than they do).
 #pragma once
 
 #include <algorithm>
@@ -14,8 +14,6 @@ namespace eosfast::detail {
 
 inline constexpr Index kTileRows = 128;
 inline constexpr Index kTileCols = 128;
-// Below this many multiply-adds a tiled product runs on the calling thread.
-inline constexpr double kParallelWork = 1 << 18;
 
 struct Tile {
     Index group;   // which of the `groups` repetitions (e.g. a direction of a block)
@@ -51,22 +49,11 @@ struct Tiling {
     }
 };
 
-// Runs body(c) for c in [0, n), in parallel when `work` is large enough.
-template <class Body>
-void maybe_parallel_for(Index n, double work, Body&& body)
-{
-    if (work < kParallelWork) {
-        for (Index c = 0; c < n; ++c) body(c);
-    } else {
-        parallel_for(n, body);
-    }
-}
-
 // Runs body(tile) for every tile of `tiling`.
 template <class Body>
 void run_tiles(const Tiling& tiling, Body&& body)
 {
-    maybe_parallel_for(tiling.count(), tiling.work(), [&](Index t) { body(tiling(t)); });
+    parallel_for(tiling.count(), tiling.work(), [&](Index t) { body(tiling(t)); });
 }
 
 // Two independent tiled products in one parallel region.
@@ -74,7 +61,7 @@ template <class Body1, class Body2>
 void run_tiles(const Tiling& t1, Body1&& body1, const Tiling& t2, Body2&& body2)
 {
     const Index n1 = t1.count();
-    maybe_parallel_for(n1 + t2.count(), t1.work() + t2.work(), [&](Index t) {
+    parallel_for(n1 + t2.count(), t1.work() + t2.work(), [&](Index t) {
         if (t < n1)
             body1(t1(t));
         else
