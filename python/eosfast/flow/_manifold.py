@@ -14,7 +14,6 @@ import numpy as np
 from .._validation import as_positive_int, as_real, as_vector
 from ..errors import EigengapWarning, FiniteDifferenceWarning, FlowConvergenceError
 
-
 # Defaults of :func:`project` (one source of truth: the flows and comparisons pass these on).
 # Dormand-Prince tolerances tight enough not to floor |grad L|: with atol = 1e-10 the
 # integrator's error control stalls |grad L| near 5e-8 on a 1210-parameter MLP.
