@@ -168,9 +168,16 @@ def test_limiting_flow_warns_once_about_a_repeated_top_eigenvalue():
         return np.array([dx, dy, dz])
 
     double = eosfast.problems.Callback(loss_and_grad, 3, hvp=hvp, third=third)
+    # By default the flow stops where lambda_1 is not simple, with the gap status.
+    stopped = flow.limiting_flow(double, "sqrt", np.array([0.3, 0.0, 0.0]), 0.5)
+    assert stopped.status == "eigengap_closed" and stopped.info["gap_tau"] == 0.0
+    assert stopped.steps == 0 and stopped.tau.size == 1
+    np.testing.assert_allclose(stopped.at(0.0), [0.3, 0.0, 0.0], atol=1e-9)
     with pytest.warns(eosfast.EigengapWarning, match="repeated at") as record:
-        result = flow.limiting_flow(double, "sqrt", np.array([0.3, 0.0, 0.0]), 0.5)
-    assert len(record) == 1
+        result = flow.limiting_flow(
+            double, "sqrt", np.array([0.3, 0.0, 0.0]), 0.5, on_degenerate="continue"
+        )
+    assert len(record) == 1 and result.status == "completed"
     assert result.info["degenerate_evaluations"] == result.info["velocity_evaluations"]
     assert result.info["smallest_eigengap"] < 1e-3
 

@@ -7,8 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._validation import as_positive_int, as_real
+from ..errors import FlowConvergenceError
 from ._limiting import LimitingFlow, algorithm_name, limiting_flow
 from ._manifold import _check_scope, project, top_eigen
+
+# The Phase-II onset may also require x - Phi(x) aligned with v_1: its component off v_1 at
+# most alignment_tol * lr (the theory's oscillation has amplitude O(lr) along v_1 only). Off
+# by default (inf): a 0.05 default made a 2k-parameter MLP wait beyond ceil(100 / lr) steps.
+ONSET_ALIGNMENT_TOL = float("inf")
 
 
 @dataclass
@@ -196,7 +202,10 @@ class Prediction:
     """The result of :func:`predict_and_compare`.
 
     ``onset_step``: the step of the first run (``phase1``) at which the Phase-II
-    rule held; ``trajectory``: the second run, from x_onset, whose step t is step
+    rule held; ``onset_offset``: ``(along, off)``, the norms of the components of
+    x_onset - Phi(x_onset) along v_1 and off it there; ``cost``: the up-front
+    estimate (Phase-I step limit, Phase-II steps, projections); ``trajectory``: the
+    second run, from x_onset, whose step t is step
     ``onset_step + t`` of the whole run; ``flow`` starts at Phi(x_onset);
     ``comparison`` compares them (tau = lr^2 t).
     """
@@ -208,6 +217,33 @@ class Prediction:
     trajectory: object
     flow: LimitingFlow
     comparison: FlowComparison
+    onset_offset: tuple = (float("nan"), float("nan"))
+    cost: dict = field(default_factory=dict)
+
+
+def _offset_components(problem, x, project_tol: float) -> tuple[float, float]:
+    """Norms of x - Phi(x) along v_1(Phi(x)) and off it."""
+    phi = project(problem, x, tol=project_tol).point
+    offset = x - phi
+    v = top_eigen(problem, phi).vector
+    along = float(offset @ v)
+    return abs(along), float(np.linalg.norm(offset - along * v))
+
+
+def _reporter(progress):
+    """progress=None/False: silent; True: a line per stage on stderr; a callable: itself."""
+    if progress is None or progress is False:
+        return lambda stage, done, total: None
+    if progress is True:
+        import sys
+
+        def report(stage, done, total):
+            print(f"eosfast.flow: {stage} {done}/{total}", file=sys.stderr, flush=True)
+
+        return report
+    if not callable(progress):
+        raise TypeError("progress must be None, a bool or a callable(stage, done, total)")
+    return progress
 
 
 def _phase2_indicator(trajectory, name: str) -> np.ndarray:
@@ -234,6 +270,9 @@ def predict_and_compare(
     rtol: float = 1e-6,
     tangent: str = "auto",
     project_tol: float = 1e-11,
+    alignment_tol: float = ONSET_ALIGNMENT_TOL,
+    on_degenerate: str = "stop",
+    progress=None,
 ) -> Prediction:
     """Run Normalized GD or GD on sqrt(L) from ``x0`` and compare it with the theory.
 
@@ -243,7 +282,10 @@ def predict_and_compare(
     - NGD: |1/S_t + 1/S_{t+1} - 1| < ``onset_tol`` (S_t = lr lambda_1 / ||grad L(x_t)||),
     - SqrtGD: |(sqrt(L_t) + sqrt(L_{t+1})) / (lr lambda_1 / 2) - 1| < ``onset_tol``,
 
-    checked every ``window`` steps; the run stops there, at ``onset_step``.
+    checked every ``window`` steps, and, once that holds, x_t - Phi(x_t) aligned with
+    v_1: its component off v_1 at most ``alignment_tol * lr`` (the slow normal
+    components have relaxed; otherwise they would shift Phi by an amount that does
+    not fall with lr). The run stops there, at ``onset_step``.
     Phase II: the limiting flow starts at Phi(x_onset) and is integrated to
     ``tau_end``; the optimizer continues from x_onset for tau_end / lr^2 steps,
     saving ``points`` iterates (and EoS indicators) evenly, and :func:`compare`
@@ -265,6 +307,16 @@ def predict_and_compare(
         Default ``ceil(100 / lr)`` (Phase I takes Theta(1/lr) steps).
     tracker : eosfast.SharpnessTracker, optional
         Used for Phase I (default ``SharpnessTracker(k=1, tol=1e-8)``).
+    alignment_tol : float
+        The alignment part of the onset rule; the default ``inf`` disables it (it
+        costs one projection per check once the indicator holds).
+    on_degenerate : "stop" or "continue"
+        Passed to :func:`limiting_flow`: where lambda_1 stops being simple the flow
+        (and the comparison) end there by default.
+    progress : bool or callable, optional
+        ``progress(stage, done, total)`` at the start and end of each stage
+        ("phase1", "phase2", "flow", "compare"); True prints them to stderr. The cost
+        estimate is in :attr:`Prediction.cost` and is reported first (stage "cost").
 
     Raises
     ------
@@ -272,7 +324,6 @@ def predict_and_compare(
         If the Phase-II rule does not hold within ``max_phase1_steps``.
     """
     from .. import NormalizedGD, SharpnessTracker, SqrtGD, run
-    from ..errors import FlowConvergenceError
 
     name = algorithm_name(algorithm)
     _check_scope(problem)
@@ -295,11 +346,34 @@ def predict_and_compare(
     max_phase1_steps = as_positive_int(max_phase1_steps, "max_phase1_steps")
     if tracker is None:
         tracker = SharpnessTracker(k=1, tol=1e-8)
+    alignment_tol = float(alignment_tol)
+    if not alignment_tol > 0:
+        raise ValueError(f"alignment_tol must be positive, got {alignment_tol}")
+    report = _reporter(progress)
+    steps = max(1, int(round(tau_end / (lr * lr))))
+    every = max(1, steps // points)
+    cost = {
+        "phase1_max_steps": max_phase1_steps,
+        "phase2_steps": steps,
+        "projections": steps // every + 1,
+    }
+    report("cost", 0, cost["phase1_max_steps"] + cost["phase2_steps"])
+    report("phase1", 0, max_phase1_steps)
+    onset = {"offset": (float("nan"), float("nan"))}
 
     def phase2_reached(info) -> bool:
         values = _phase2_indicator(info.trajectory(), name)
         recent = values[np.isfinite(values)][-window:]
-        return recent.size == window and bool(np.all(recent < onset_tol))
+        if not (recent.size == window and bool(np.all(recent < onset_tol))):
+            return False
+        if not np.isfinite(alignment_tol):
+            return True
+        try:
+            along, off = _offset_components(problem, info.x, project_tol)
+        except FlowConvergenceError:
+            return False
+        onset["offset"] = (along, off)
+        return off <= alignment_tol * lr
 
     phase1 = run(
         problem,
@@ -318,10 +392,12 @@ def predict_and_compare(
             f"{type(optimizer).__name__} did not settle into Phase II within "
             f"{max_phase1_steps} steps (run status {phase1.status!r}; the last |indicator - 1| "
             f"values: {np.array2string(last[-5:], precision=3)}, wanted < {onset_tol:g} over "
-            f"{window} steps): raise max_phase1_steps or start nearer to the minimisers"
+            f"{window} steps, and x - Phi(x) off v_1 at most alignment_tol * lr = "
+            f"{alignment_tol * lr:.3g}; last (along, off) = {onset['offset']}): raise "
+            "max_phase1_steps or start nearer to the minimisers"
         )
-    steps = max(1, int(round(tau_end / (lr * lr))))
-    every = max(1, steps // points)
+    report("phase1", phase1.step, max_phase1_steps)
+    report("phase2", 0, steps)
     trajectory = run(
         problem,
         optimizer,
@@ -342,6 +418,11 @@ def predict_and_compare(
         rtol=rtol,
         tangent=tangent,
         project_tol=project_tol,
+        on_degenerate=on_degenerate,
     )
+    report("flow", 1, 1)
     comparison = compare(problem, trajectory, flow, project_tol=project_tol)
-    return Prediction(name, lr, phase1.step, phase1, trajectory, flow, comparison)
+    report("compare", comparison.steps.size, cost["projections"])
+    return Prediction(
+        name, lr, phase1.step, phase1, trajectory, flow, comparison, onset["offset"], cost
+    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_real, as_vector
+from .._validation import as_float_array, as_positive_int, as_real, as_vector
 from ..errors import EigengapWarning, FlowConvergenceError
 from ._manifold import (
     _check_scope,
@@ -40,6 +40,9 @@ _COEFFICIENTS = {"ngd": 0.25, "sqrt": 0.125}
 
 # Relative eigengap (lambda_1 - lambda_2) / lambda_1 below which lambda_1 counts as repeated.
 GAP_TOL = 1e-3
+
+# What limiting_flow does where lambda_1 stops being simple (the flow of the paper is undefined).
+ON_DEGENERATE = ("stop", "continue")
 
 
 def algorithm_name(algorithm) -> str:
@@ -65,6 +68,10 @@ class LimitingFlow:
 
     ``states`` has one row per time; ``sharpness`` is lambda_1 there and
     ``velocity`` dX/dtau (used for cubic Hermite interpolation by :meth:`at`).
+    ``status`` is "completed" (tau_end reached) or "eigengap_closed": the relative
+    eigengap fell below ``GAP_TOL`` at ``info["gap_tau"]`` (lambda_1 is not simple, the
+    flow is not defined there) and the solution ends at the last state with a simple
+    lambda_1 (see ``on_degenerate`` of :func:`limiting_flow`).
     """
 
     algorithm: str
@@ -75,6 +82,7 @@ class LimitingFlow:
     steps: int = 0
     rejected: int = 0
     info: dict = field(default_factory=dict)
+    status: str = "completed"
 
     def at(self, tau) -> np.ndarray:
         """X(tau) for tau within the solved range, by cubic Hermite interpolation
@@ -83,6 +91,9 @@ class LimitingFlow:
         if taus.min() < self.tau[0] - 1e-12 or taus.max() > self.tau[-1] + 1e-12:
             raise ValueError(f"tau outside the solved range [{self.tau[0]}, {self.tau[-1]}]")
         out = np.empty((taus.size, self.states.shape[1]))
+        if self.tau.size == 1:
+            out[:] = self.states[0]
+            return out if np.ndim(tau) else out[0]
         for i, t in enumerate(taus):
             j = int(np.clip(np.searchsorted(self.tau, t, side="right") - 1, 0, self.tau.size - 2))
             t0, t1 = self.tau[j], self.tau[j + 1]
@@ -135,6 +146,7 @@ class _Velocity:
         else:
             velocity = tangent_apply(self.problem, X, direction, tol=self.project_tol)
         self.evaluations += 1
+        self.last_gap = top.eigengap
         return velocity, top.sharpness
 
 
@@ -151,6 +163,7 @@ def limiting_flow(
     tangent: str = "auto",
     rank: int | None = None,
     project_tol: float = 1e-11,
+    on_degenerate: str = "stop",
 ) -> LimitingFlow:
     """Integrate the limiting flow of Normalized GD or GD on sqrt(L) on Gamma.
 
@@ -174,17 +187,42 @@ def limiting_flow(
         EXPLICIT_TANGENT_MAX_DIM under "auto") or central differences of Phi.
     rank : int, optional
         The normal-space dimension, checked against the spectrum (explicit only).
+    max_steps : int
+        Limit on accepted plus rejected steps (FlowConvergenceError beyond it).
+    on_degenerate : "stop" or "continue"
+        Where the relative eigengap (lambda_1 - lambda_2) / lambda_1 falls below
+        ``GAP_TOL`` the flow of the theory is not defined (lambda_1 is not simple) and
+        the integrator would crawl: "stop" (default) ends the solution at the last
+        state with a simple lambda_1, with ``status = "eigengap_closed"`` and the time
+        of the closing in ``info["gap_tau"]``; "continue" integrates on (an
+        :class:`EigengapWarning` labels the result).
     """
     name = algorithm_name(algorithm)
     _check_scope(problem)
     tau_end = as_real(tau_end, "tau_end")
-    if tau_end <= 0:
-        raise ValueError(f"tau_end must be positive, got {tau_end}")
+    if not (np.isfinite(tau_end) and tau_end > 0):
+        raise ValueError(f"tau_end must be positive and finite, got {tau_end}")
+    rtol = as_real(rtol, "rtol")
+    if not (np.isfinite(rtol) and 0 < rtol < 1):
+        raise ValueError(f"rtol must lie in (0, 1), got {rtol}")
+    if h0 is not None:
+        h0 = as_real(h0, "h0")
+        if not (np.isfinite(h0) and h0 > 0):
+            raise ValueError(f"h0 must be positive and finite, got {h0}")
+    max_steps = as_positive_int(max_steps, "max_steps")
+    if on_degenerate not in ON_DEGENERATE:
+        raise ValueError(f"on_degenerate must be one of {ON_DEGENERATE}, got {on_degenerate!r}")
     if tangent == "auto":
         tangent = "explicit" if problem.dim <= EXPLICIT_TANGENT_MAX_DIM else "implicit"
     if tangent not in ("explicit", "implicit"):
         raise ValueError(f"tangent must be 'auto', 'explicit' or 'implicit', got {tangent!r}")
-    stops = np.array([tau_end]) if taus is None else np.unique(np.asarray(taus, dtype=np.float64))
+    if taus is None:
+        stops = np.array([tau_end])
+    else:
+        stops = np.atleast_1d(as_float_array(taus, "taus"))
+        if stops.ndim != 1 or not np.all(np.isfinite(stops)):
+            raise ValueError("taus must be a 1-D array of finite times")
+        stops = np.unique(stops)
     if stops.size and (stops[0] < 0 or stops[-1] > tau_end):
         raise ValueError("taus must lie in [0, tau_end]")
     stops = np.union1d(stops, [tau_end])
@@ -198,7 +236,11 @@ def limiting_flow(
     times, states, sharp, vel = [0.0], [X], [lam], [w]
     steps = rejected = 0
     next_stop = 0
-    while tau < tau_end * (1 - 1e-14):
+    stop = on_degenerate == "stop"
+    status, gap_tau = "completed", None
+    if stop and velocity.last_gap < GAP_TOL:
+        status, gap_tau = "eigengap_closed", 0.0
+    while status == "completed" and tau < tau_end * (1 - 1e-14):
         if steps + rejected >= max_steps:
             raise FlowConvergenceError(f"the limiting flow needed more than {max_steps} steps")
         while next_stop < stops.size and stops[next_stop] <= tau * (1 + 1e-14):
@@ -211,8 +253,11 @@ def limiting_flow(
         error = np.linalg.norm(X_heun - X_euler) / (rtol * max(1.0, np.linalg.norm(X)))
         if error <= 1.0:
             tau = target if abs(tau + h - target) <= 1e-12 * max(1.0, target) else tau + h
-            X = X_heun
-            w, lam = velocity(X)
+            w_new, lam_new = velocity(X_heun)
+            if stop and velocity.last_gap < GAP_TOL:
+                status, gap_tau = "eigengap_closed", tau
+                break
+            X, w, lam = X_heun, w_new, lam_new
             times.append(tau)
             states.append(X)
             sharp.append(lam)
@@ -222,7 +267,7 @@ def limiting_flow(
             rejected += 1
         # Heun's local error is O(h^3): scale by error^(-1/3), with the usual safety bounds.
         h *= min(4.0, max(0.2, 0.9 * max(error, 1e-10) ** (-1.0 / 3.0)))
-    if velocity.degenerate:
+    if velocity.degenerate and not stop:
         warnings.warn(
             f"the top eigenvalue was (nearly) repeated at {velocity.degenerate} of "
             f"{velocity.evaluations} evaluations of the flow (smallest relative eigengap "
@@ -239,7 +284,9 @@ def limiting_flow(
         velocity=np.array(vel),
         steps=steps,
         rejected=rejected,
+        status=status,
         info={
+            "gap_tau": gap_tau,
             "tangent": tangent,
             "rtol": rtol,
             "velocity_evaluations": velocity.evaluations,
