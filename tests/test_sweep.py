@@ -107,10 +107,10 @@ def test_two_task_sweep_writes_run_folders_and_skips_finished_ones(tmp_path, cap
     assert "2 already finished (skipped)" in capsys.readouterr().out
     # a sweep over part of the grid updates the index instead of overwriting it (issue 18, #7)
     assert main([*args[:3], "0.2", *args[5:]]) == 0
-    assert "1 already finished (skipped)" in capsys.readouterr().out
+    assert "sweep: 1 runs, 1 already finished (skipped)" in capsys.readouterr().out
     report = json.loads((out / "sweep.json").read_text())
     assert [r["name"] for r in report["results"]] == ["lr=0.2_seed=5", "lr=0.4_seed=5"]
-    assert [r["skipped"] for r in report["results"]] == [True, False]
+    assert all(r["status"] == "completed" for r in report["results"])
 
 
 def test_a_damaged_sweep_index_is_refused_before_anything_runs(tmp_path):

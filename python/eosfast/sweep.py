@@ -209,8 +209,8 @@ def sweep(
     """Run ``config`` for every learning rate and seed, each in ``out/<lr=..._seed=...>``.
 
     Runs whose folder already holds a finished summary are skipped (and reported as such).
-    Returns a dict with ``results`` (one entry per grid point: name, run folder, status, error)
-    which is also written to ``out/sweep.json``.
+    Returns a dict with ``results`` (one entry per grid point of this sweep: name, run folder,
+    status, error); ``out/sweep.json`` holds these rows merged into those of earlier sweeps.
     """
     from .rundir import RunDir, write_json_atomic
 
@@ -254,9 +254,8 @@ def sweep(
         rows.append(row)
     merged = {row["name"]: row for row in earlier}
     merged.update((row["name"], row) for row in rows)
-    report = {"results": list(merged.values())}
-    write_json_atomic(out / "sweep.json", report)
-    return report
+    write_json_atomic(out / "sweep.json", {"results": list(merged.values())})
+    return {"results": rows}
 
 
 def _read_index(index: Path) -> list[dict]:
