@@ -93,6 +93,10 @@ def test_run_writes_a_run_folder_matching_the_api(tmp_path, capsys):
     mtime = (run / "records.h5").stat().st_mtime_ns
     assert main(["run", str(config_path), "-q"]) == 0
     assert (run / "records.h5").stat().st_mtime_ns == mtime
+    capsys.readouterr()
+    assert main(["run", str(config_path)]) == 0  # not quiet: says that nothing ran
+    assert "holds a finished run: nothing ran (pass --restart" in capsys.readouterr().out
+    assert (run / "records.h5").stat().st_mtime_ns == mtime
     (run / "figures" / "loss_sharpness.png").unlink()
     assert main(["plot", str(run)]) == 0
     assert str(run / "figures" / "loss_sharpness.png") in capsys.readouterr().out
@@ -196,3 +200,44 @@ def test_application_modules_import_no_heavy_dependency():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_plot_of_a_missing_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    missing = tmp_path / "nonexistent_dir"
+    assert main(["plot", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nonexistent_dir is not a folder" in err
+    assert "Traceback" not in err and not missing.exists()
+    with pytest.raises(Exception, match="is not a folder"):
+        main(["plot", str(missing), "--debug"])
+
+
+def test_sweep_without_dask_hints_at_the_extra_and_makes_no_folder(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    config = tmp_path / "exp.toml"
+    config.write_text(SMALL)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name)
+    )
+    out = tmp_path / "grid"
+    assert main(["sweep", str(config), "--lr", "0.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "eosfast[sweep]" in err and not out.exists()
+
+
+def test_an_unexpected_error_is_one_line_with_a_debug_hint(tmp_path, capsys, monkeypatch):
+    import eosfast.runs
+
+    def broken(run_dir):
+        raise RuntimeError("records\nare broken")
+
+    monkeypatch.setattr(eosfast.runs, "plot_run", broken)
+    assert main(["plot", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err == "eosfast: RuntimeError: records are broken (rerun with --debug for the traceback)\n"
+    )
+    with pytest.raises(RuntimeError, match="broken"):
+        main(["plot", str(tmp_path), "--debug"])

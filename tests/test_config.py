@@ -142,3 +142,41 @@ def test_bad_arrays(X, Y, message):
     targets = "labels" if "labels'" in message else "onehot"
     with pytest.raises(ValueError, match=message):
         prepare(X, Y, None, targets, "none", 0, "test")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[tracking]\ntol = 0", r"\[tracking\] tol must be > 0"),
+        ("[tracking]\ntol = 1.5", r"\[tracking\] tol must be < 1"),
+        ("[tracking]\nk = 65", r"\[tracking\] k must be < 65"),
+        ("[problem]\nactivation = 'sigmoid'", r"activation must be one of 'tanh'"),
+    ],
+)
+def test_limits_come_from_the_library_objects(tmp_path, extra, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(MINIMAL + "\n" + extra + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_values_the_config_accepts_at_its_limits_are_accepted_by_the_library(tmp_path):
+    from eosfast import SharpnessTracker
+    from eosfast.config import SCHEMA
+    from eosfast.problems.mlp import ACTIVATIONS, LOSSES
+
+    assert SCHEMA["problem"]["activation"].choices == ACTIVATIONS
+    assert SCHEMA["problem"]["loss"].choices == LOSSES
+    path = tmp_path / "edge.toml"
+    path.write_text(MINIMAL + "\n[tracking]\nk = 64\ntol = 0.999\n")
+    tracking = load_config(path)["tracking"]
+    SharpnessTracker(k=tracking["k"], tol=tracking["tol"])  # no error from the library either
+
+
+def test_nesterov_without_momentum_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(_with(MINIMAL, "lr = 0.1", "lr = 0.1\nnesterov = true"))
+    with pytest.raises(ConfigError, match=r"nesterov = true needs momentum > 0"):
+        load_config(path)
+    path.write_text(_with(MINIMAL, "lr = 0.1", "lr = 0.1\nnesterov = true\nmomentum = 0.5"))
+    assert load_config(path)["optimizer"]["nesterov"] is True

@@ -105,3 +105,22 @@ def test_two_task_sweep_writes_run_folders_and_skips_finished_ones(tmp_path, cap
     # a second sweep over the same grid finds every run finished and starts no cluster
     assert main(args) == 0
     assert "2 already finished (skipped)" in capsys.readouterr().out
+    # a sweep over part of the grid updates the index instead of overwriting it (issue 18, #7)
+    assert main([*args[:3], "0.2", *args[5:]]) == 0
+    assert "sweep: 1 runs, 1 already finished (skipped)" in capsys.readouterr().out
+    report = json.loads((out / "sweep.json").read_text())
+    assert [r["name"] for r in report["results"]] == ["lr=0.2_seed=5", "lr=0.4_seed=5"]
+    assert all(r["status"] == "completed" for r in report["results"])
+
+
+def test_a_damaged_sweep_index_is_refused_before_anything_runs(tmp_path):
+    from eosfast.sweep import _read_index
+
+    assert _read_index(tmp_path / "absent.json") == []
+    index = tmp_path / "sweep.json"
+    for text in ("{not json", '{"rows": []}', '{"results": [1, 2]}', '{"results": [{}]}'):
+        index.write_text(text)
+        with pytest.raises(ValueError, match="sweep.json is damaged.*move it away"):
+            _read_index(index)
+    index.write_text('{"results": [{"name": "lr=0.1", "status": "completed"}]}')
+    assert _read_index(index) == [{"name": "lr=0.1", "status": "completed"}]

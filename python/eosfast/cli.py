@@ -41,12 +41,16 @@ def _cmd_demo(args) -> int:
 
 def _cmd_run(args) -> int:
     from .config import load_config
+    from .rundir import RunDir
     from .runs import run_experiment
 
     config = load_config(args.config)
     out = args.out or config["output"]["dir"]
+    was_finished = not args.restart and RunDir(out).finished()
     summary = run_experiment(config, out, progress=not args.quiet, restart=args.restart)
     if not args.quiet:
+        if was_finished:
+            print(f"{out} holds a finished run: nothing ran (pass --restart to run it again)")
         print(_summary_line(summary))
         print(f"run folder: {out}")
     return _EXIT_CODES.get(summary["status"], 0)
@@ -56,8 +60,14 @@ _EXIT_CODES = {"diverged": 3, "interrupted": 130}
 
 
 def _cmd_plot(args) -> int:
+    from pathlib import Path
+
     from .runs import plot_run
 
+    if not Path(args.run_dir).is_dir():
+        raise _UsageError(
+            f"{args.run_dir} is not a folder; give the run folder of an `eosfast run`"
+        )
     paths = plot_run(args.run_dir)
     if not args.quiet:
         for path in paths:
@@ -67,9 +77,13 @@ def _cmd_plot(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from .config import load_config
-    from .sweep import sweep
+    from .sweep import require_dask, sweep
 
     config = load_config(args.config)
+    try:
+        require_dask()
+    except ModuleNotFoundError as exc:
+        raise _UsageError(str(exc)) from None
     out = args.out or config["output"]["dir"]
 
     def report(result):
@@ -110,6 +124,10 @@ def _summary_line(summary: dict) -> str:
     return ", ".join(parts)
 
 
+class _UsageError(Exception):
+    """A bad command line or input the user can fix: one line, exit code 2."""
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -127,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     def command(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+        p.add_argument("--debug", action="store_true", help="print the full traceback of an error")
         p.set_defaults(func=func)
         return p
 
@@ -167,11 +186,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
+        if args.debug:
+            raise
         print(f"eosfast: configuration error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("eosfast: interrupted", file=sys.stderr)
         return 130
+    except (_UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        if args.debug:
+            raise
+        print(f"eosfast: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        hint = "(rerun with --debug for the traceback)"
+        print(f"eosfast: {type(exc).__name__}: {_one_line(exc)} {hint}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of an exception on a single line."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":

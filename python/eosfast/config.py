@@ -22,6 +22,20 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .problems.mlp import ACTIVATIONS, LOSSES
+from .spectrum.tracker import SharpnessTracker
+
+
+def _default_of(func, name: str):
+    """The default of a library parameter, so the config and the library share one limit."""
+    import inspect
+
+    return inspect.signature(func).parameters[name].default
+
+
+# the tracker's largest k (its ``max_k`` default) and its tolerance range (0, 1)
+_TRACKER_MAX_K = _default_of(SharpnessTracker, "max_k")
+
 
 class ConfigError(ValueError):
     """An invalid experiment configuration; the message names the file, table and key."""
@@ -45,10 +59,8 @@ SCHEMA: dict[str, dict[str, _Key]] = {
     "problem": {
         "type": _Key("str", "mlp", choices=("mlp",)),
         "hidden": _Key("int_list", [32, 32], minimum=1, doc="hidden layer widths"),
-        "activation": _Key(
-            "str", "tanh", choices=("tanh", "relu", "gelu", "softplus", "silu", "identity")
-        ),
-        "loss": _Key("str", "mse", choices=("mse", "ce")),
+        "activation": _Key("str", "tanh", choices=ACTIVATIONS),
+        "loss": _Key("str", "mse", choices=LOSSES),
         "bias": _Key("bool", True),
     },
     "data": {
@@ -77,8 +89,8 @@ SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "tracking": {
         "sharpness_every": _Key("int", 10, minimum=0, doc="0: no sharpness tracking"),
-        "k": _Key("int", 1, minimum=1),
-        "tol": _Key("float", 1e-6, minimum=0.0),
+        "k": _Key("int", 1, minimum=1, maximum=_TRACKER_MAX_K + 1),
+        "tol": _Key("float", 1e-6, minimum=0.0, positive=True, maximum=1.0),
     },
     "output": {
         "dir": _Key("path", None, doc="default: the config file's name without .toml"),
@@ -284,6 +296,10 @@ def _check_combinations(values: dict, source: str) -> None:
             raise ConfigError(
                 f"{source}: [optimizer] {key} applies to type = {owner!r} only, not {opt['type']!r}"
             )
+    if opt["nesterov"] and opt["momentum"] == 0.0:
+        raise ConfigError(
+            f"{source}: [optimizer] nesterov = true needs momentum > 0 (e.g. momentum = 0.9)"
+        )
     init = values["run"]["init_from"]
     if init is not None and not init.is_dir():
         raise ConfigError(f"{source}: [run] init_from: run folder not found: {init}")

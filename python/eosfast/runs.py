@@ -45,11 +45,21 @@ def build_problem(config: Config):
 
     from .data import load_data
 
-    X, Y = load_data(config["data"])
     p = config["problem"]
-    return eosfast.problems.MLP(
-        X, Y, hidden=tuple(p["hidden"]), activation=p["activation"], loss=p["loss"], bias=p["bias"]
-    )
+    try:
+        X, Y = load_data(config["data"])
+        return eosfast.problems.MLP(
+            X,
+            Y,
+            hidden=tuple(p["hidden"]),
+            activation=p["activation"],
+            loss=p["loss"],
+            bias=p["bias"],
+        )
+    except (ValueError, TypeError) as exc:  # the data or sizes do not fit: bad input
+        raise ConfigError(
+            f"{config.source}: [data] / [problem]: {exc}; fix the configuration or the data"
+        ) from exc
 
 
 def build_optimizer(config: Config):
@@ -197,13 +207,13 @@ def run_experiment(
     from .progress import ProgressBar
 
     rd = RunDir(run_dir)
+    problem = build_problem(config)  # bad data fails here, before any folder is made
     resuming = _prepare_folder(rd, config, restart)
     if resuming is None:
         return rd.summary()
     threads = config["run"]["threads"] if threads is None else threads
     if threads:
         eosfast.set_num_threads(threads)
-    problem = build_problem(config)
     optimizer = build_optimizer(config)
     tracking, run_cfg, out_cfg = config["tracking"], config["run"], config["output"]
     k = tracking["k"]

@@ -47,6 +47,20 @@ def plan_workers(n_tasks: int, cores: int, threads_per_task: int | None = None):
     return max(1, min(n_tasks, cores // threads_per_task)), int(threads_per_task)
 
 
+DASK_MISSING = (
+    "sweeps need Dask distributed, which is not installed; "
+    "install it with `pip install 'eosfast[sweep]'`"
+)
+
+
+def require_dask() -> None:
+    """Raise ``ModuleNotFoundError`` with the install hint when Dask distributed is missing."""
+    from importlib.util import find_spec
+
+    if find_spec("distributed") is None:
+        raise ModuleNotFoundError(DASK_MISSING, name="distributed")
+
+
 def _threaded_call(fn, kwargs, threads):
     """Runs inside a worker: set the thread budget, call, time it (errors propagate)."""
     import eosfast
@@ -195,12 +209,14 @@ def sweep(
     """Run ``config`` for every learning rate and seed, each in ``out/<lr=..._seed=...>``.
 
     Runs whose folder already holds a finished summary are skipped (and reported as such).
-    Returns a dict with ``results`` (one entry per grid point: name, run folder, status, error)
-    which is also written to ``out/sweep.json``.
+    Returns a dict with ``results`` (one entry per grid point of this sweep: name, run folder,
+    status, error); ``out/sweep.json`` holds these rows merged into those of earlier sweeps.
     """
     from .rundir import RunDir, write_json_atomic
 
+    require_dask()  # before any folder is made
     out = Path(out)
+    earlier = _read_index(out / "sweep.json")
     out.mkdir(parents=True, exist_ok=True)
     tasks, skipped = {}, {}
     for point in sweep_points(lrs, seeds):
@@ -236,6 +252,28 @@ def sweep(
         else:
             row.update(status="failed", error=r.error, traceback=r.traceback)
         rows.append(row)
-    report = {"results": rows}
-    write_json_atomic(out / "sweep.json", report)
-    return report
+    merged = {row["name"]: row for row in earlier}
+    merged.update((row["name"], row) for row in rows)
+    write_json_atomic(out / "sweep.json", {"results": list(merged.values())})
+    return {"results": rows}
+
+
+def _read_index(index: Path) -> list[dict]:
+    """The rows of an earlier ``sweep.json`` (none if absent); a damaged index is an error.
+
+    A sweep updates the index instead of replacing it: a grid point that ran again replaces its
+    earlier row in place, new points are appended, so two sweeps into one folder keep one index.
+    """
+    import json
+
+    if not index.is_file():
+        return []
+    try:
+        rows = json.loads(index.read_text(encoding="utf-8"))["results"]
+        if not all(isinstance(row, dict) and isinstance(row["name"], str) for row in rows):
+            raise TypeError("rows must be objects with a name")
+        return rows
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{index} is damaged ({exc}); move it away to start a new sweep index"
+        ) from exc

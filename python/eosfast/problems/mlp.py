@@ -101,6 +101,7 @@ class MLP(Problem):
             if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] == 0:
                 raise ValueError(f"Y has shape {Y.shape}, expected ({n}, k) or ({n},) to match X")
             check_finite(Y, "Y")
+            _check_sizes(n, [X.shape[1], *hidden, Y.shape[1]], bool(bias))
             self._core = _core.MLP.regression(
                 X, np.ascontiguousarray(Y), hidden, activation, bool(bias), cache_bytes
             )
@@ -116,6 +117,7 @@ class MLP(Problem):
                     f"Y (labels) must lie in [0, num_classes = {num_classes}), "
                     f"got values in [{labels.min()}, {labels.max()}]"
                 )
+            _check_sizes(n, [X.shape[1], *hidden, num_classes], bool(bias))
             self._core = _core.MLP.classification(
                 X, labels, num_classes, hidden, activation, bool(bias), cache_bytes
             )
@@ -235,6 +237,25 @@ def _as_widths(hidden) -> list[int]:
             raise ValueError(f"hidden[{i}] must be >= 1 (no zero-size layers), got {w}")
         out.append(int(w))
     return out
+
+
+_INDEX_MAX = int(np.iinfo(np.int64).max)  # the C++ core indexes with 64-bit signed integers
+
+
+def _check_sizes(n: int, sizes: list[int], bias: bool) -> None:
+    """Refuse a network whose parameter count or activations do not fit a 64-bit index."""
+    dim = sum((a + int(bias)) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    if dim > _INDEX_MAX:
+        raise ValueError(
+            f"the network with layer sizes {sizes} has {dim} parameters, more than a 64-bit "
+            f"index can count ({_INDEX_MAX}); use smaller hidden widths or fewer classes"
+        )
+    widest = max(sizes)
+    if n * widest > _INDEX_MAX:
+        raise ValueError(
+            f"{n} samples x a layer of width {widest} overflow a 64-bit index; "
+            "use smaller layers or fewer samples"
+        )
 
 
 def _as_labels(Y, n: int) -> np.ndarray:
