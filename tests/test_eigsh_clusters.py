@@ -85,3 +85,49 @@ def test_a_tiny_operator_is_not_reported_as_converged_after_one_product():
     assert eosfast.sharpness(eosfast.problems.Quadratic(np.diag([3.0, 2.0, 1.0]) * 1e-200), np.zeros(3)) == (
         pytest.approx(3e-200, rel=1e-12)
     )
+
+
+# SciPy's calling conventions.
+
+
+def test_sparse_input_and_linear_operators_agree_with_scipy():
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import aslinearoperator
+    from scipy.sparse.linalg import eigsh as arpack
+
+    rng = np.random.default_rng(5)
+    n = 300
+    M = sp.random(n, n, density=0.02, random_state=5, format="csr")
+    M = M + M.T + sp.diags(rng.standard_normal(n))
+    ref = np.sort(arpack(M, k=4, which="LA", return_eigenvectors=False))[::-1]
+    for A in (M, sp.csr_array(M), M.tocoo(), aslinearoperator(M)):
+        w, v = eosfast.eigsh(A, k=4, tol=1e-10, seed=0)
+        np.testing.assert_allclose(w, ref, rtol=1e-9)
+        np.testing.assert_allclose(np.linalg.norm(M @ v - v * w, axis=0), 0, atol=1e-8)
+    with pytest.raises(ValueError, match="not symmetric"):
+        eosfast.eigsh(sp.csr_matrix(np.triu(np.ones((5, 5)))), k=1)
+    with pytest.raises(TypeError, match="complex"):
+        eosfast.eigsh(sp.csr_matrix(np.eye(4) * 1j), k=1)
+
+
+def test_scipy_keywords_and_unpacking():
+    A = np.diag(np.arange(1.0, 41.0))
+    w, v = eosfast.eigsh(A, k=2, rng=3)
+    np.testing.assert_allclose(w, [40, 39])
+    assert v.shape == (40, 2)
+    values = eosfast.eigsh(A, k=2, rng=np.random.default_rng(1), return_eigenvectors=False)
+    np.testing.assert_allclose(values, [40, 39])
+    r = eosfast.eigsh(A, k=1, maxiter=1, seed=0)
+    assert r.matvecs <= 20
+    with pytest.raises(TypeError):
+        eosfast.eigsh(A, 2, "LA")  # everything after k is keyword-only
+    with pytest.raises(ValueError, match="at most one"):
+        eosfast.eigsh(A, k=1, seed=1, rng=1)
+    with pytest.raises(ValueError, match="at most one"):
+        eosfast.eigsh(A, k=1, max_matvecs=10, maxiter=1)
+
+
+def test_a_problem_gets_a_hint_to_pass_its_hessian():
+    problem = eosfast.problems.Quadratic(np.eye(3))
+    with pytest.raises(TypeError, match=r"problem.hessian\(x\)"):
+        eosfast.eigsh(problem)

@@ -79,8 +79,8 @@ def as_operator(op, dim: int | None = None) -> Operator:
 
     Parameters
     ----------
-    op : Operator, ndarray (dim, dim), scipy LinearOperator or callable
-        Dense matrices must be symmetric (to 1e-10 relative). A callable maps a
+    op : Operator, ndarray (dim, dim), scipy sparse matrix/array, scipy LinearOperator or callable
+        Dense and sparse matrices must be symmetric (to 1e-10 relative). A callable maps a
         float64 vector of shape (dim,) to ``A v`` and needs ``dim``.
     dim : int, optional
         The dimension of a callable operator.
@@ -96,19 +96,46 @@ def as_operator(op, dim: int | None = None) -> Operator:
         if np.max(np.abs(A - A.T)) > 1e-10 * scale:
             raise ValueError("the operator matrix is not symmetric")
         return Operator(_core.DenseOperator(np.asfortranarray(0.5 * (A + A.T))))
-    try:
-        from scipy.sparse.linalg import LinearOperator
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        LinearOperator = ()
-    if LinearOperator and isinstance(op, LinearOperator):
-        if len(op.shape) != 2 or op.shape[0] != op.shape[1]:
-            raise ValueError(f"a LinearOperator must be square, got shape {op.shape}")
+    import scipy.sparse
+    from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+    if scipy.sparse.issparse(op):
+        return _sparse_operator(op)
+    if hasattr(op, "hvp") and hasattr(op, "hessian") and hasattr(op, "dim"):
+        raise TypeError(
+            f"got a problem ({type(op).__name__}), not an operator: pass its Hessian at a point, "
+            "e.g. eosfast.eigsh(problem.hessian(x), k=1), or use eosfast.sharpness(problem, x)"
+        )
+    if not isinstance(op, LinearOperator) and not callable(op) and hasattr(op, "shape"):
+        try:  # anything scipy's aslinearoperator accepts (objects with shape and matvec)
+            op = aslinearoperator(op)
+        except TypeError:
+            pass
+    if isinstance(op, LinearOperator):
+        if len(op.shape) != 2 or op.shape[0] != op.shape[1] or op.shape[0] == 0:
+            raise ValueError(f"a LinearOperator must be square and non-empty, got shape {op.shape}")
         return Operator(_core.CallableOperator(op.matvec, int(op.shape[0])))
     if callable(op):
         if dim is None:
             raise ValueError("a callable operator needs its dimension: pass dim=")
         return Operator(_core.CallableOperator(op, as_positive_int(dim, "dim")))
     raise TypeError(
-        "an operator must be an eosfast Operator, a square ndarray, a scipy LinearOperator "
-        f"or a callable, got {type(op).__name__}"
+        "an operator must be an eosfast Operator, a square ndarray, a scipy sparse matrix or "
+        f"array, a scipy LinearOperator or a callable, got {type(op).__name__}"
     )
+
+
+def _sparse_operator(A) -> Operator:
+    """A symmetric scipy sparse matrix or array, applied as CSR products (one per vector)."""
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"a sparse operator must be square and non-empty, got shape {A.shape}")
+    if np.iscomplexobj(A.data):
+        raise TypeError("complex (Hermitian) operators are not supported: eosfast is real-symmetric")
+    A = A.tocsr().astype(np.float64)
+    check_finite(A.data, "sparse operator")
+    scale = np.max(np.abs(A.data)) if A.nnz else 0.0
+    asymmetry = abs(A - A.T)
+    if asymmetry.nnz and asymmetry.max() > 1e-10 * scale:
+        raise ValueError("the sparse operator is not symmetric")
+    n = int(A.shape[0])
+    return Operator(_core.CallableOperator(lambda v: A @ v, n))

@@ -76,6 +76,10 @@ class EigenResult:
     def all_converged(self) -> bool:
         return bool(np.all(self.converged))
 
+    def __iter__(self):
+        """``w, v = result``, as ``scipy.sparse.linalg.eigsh`` returns them."""
+        return iter((self.eigenvalues, self.eigenvectors))
+
     @classmethod
     def _from_core(cls, r) -> EigenResult:
         return cls(

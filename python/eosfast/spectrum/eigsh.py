@@ -14,17 +14,25 @@ from ._common import EigenResult, check_tol, check_which, core_seed, operator
 def eigsh(
     op,
     k: int = 1,
+    *,
     which: str = "LA",
     tol: float = 1e-8,
     v0=None,
     max_matvecs: int | None = None,
+    maxiter: int | None = None,
     block: int = 1,
     seed: int | None = None,
-    *,
+    rng=None,
     ncv: int | None = None,
     dim: int | None = None,
-) -> EigenResult:
+    return_eigenvectors: bool = True,
+):
     """k eigenpairs of a symmetric operator, matrix-free.
+
+    Eigenvalues come back **most wanted first** (``"LA"``: descending, so
+    ``eigenvalues[0]`` is the sharpness; ``"SA"``: ascending), not ascending
+    as in ``scipy.sparse.linalg.eigsh``. The result unpacks like SciPy's,
+    ``w, v = eigsh(A, k=2)``; everything after ``k`` is keyword-only.
 
     Thick-restart Lanczos (Wu & Simon 2000) with full reorthogonalisation,
     run in C++ with the GIL released. A pair is converged when its true
@@ -38,8 +46,10 @@ def eigsh(
 
     Parameters
     ----------
-    op : Operator, ndarray (dim, dim), scipy LinearOperator or callable
-        Symmetric. Callables (and LinearOperators) are probed for symmetry
+    op : Operator, ndarray (dim, dim), scipy sparse matrix/array, LinearOperator or callable
+        Real symmetric (complex Hermitian input is not supported). A problem's
+        Hessian at x is ``problem.hessian(x)``. Callables (and LinearOperators
+        and sparse matrices, applied through scipy) are probed for symmetry
         first, to relative tolerance 1e-6 (two products, counted).
     k : int
         Number of eigenpairs, ``1 <= k <= dim``.
@@ -54,24 +64,39 @@ def eigsh(
     max_matvecs : int, optional
         Budget of operator applications; default ``max(2000, 200 * ncv)``.
         When it runs out the result reports what converged.
+    maxiter : int, optional
+        SciPy's name for the work limit, in restart cycles: the budget becomes
+        ``maxiter * ncv`` products. Give at most one of ``max_matvecs`` and
+        ``maxiter``.
     block : int
         Block size of the Lanczos process (1: single-vector Lanczos).
     seed : int, optional
         Seed of the random start and restarts (None: fresh entropy).
+    rng : int or numpy.random.Generator, optional
+        SciPy's name for the seed; a Generator supplies one integer seed.
+        Give at most one of ``seed`` and ``rng``.
     ncv : int, optional
         Largest basis size; default ``max(2k + 2 block, 20)``, at most dim.
     dim : int, optional
         Dimension of a callable operator.
 
+    return_eigenvectors : bool
+        False: return only the eigenvalues (an ndarray, most wanted first).
+
     Returns
     -------
     EigenResult
-        Non-convergence is reported in ``converged``, not raised.
+        Non-convergence is reported in ``converged``, not raised (nor is a
+        check for further copies of a repeated eigenvalue that ran out of
+        budget: its pairs are then all reported unconverged). Unpacks as
+        ``(eigenvalues, eigenvectors)``.
 
     Raises
     ------
     ValueError
         Bad arguments, or a non-symmetric operator.
+    TypeError
+        Not an operator (a problem: pass ``problem.hessian(x)``).
     eosfast.NumericalError
         The operator returned NaN or inf.
     """
@@ -89,10 +114,28 @@ def eigsh(
         start, _ = as_block(v0, n, "v0")
         if start.shape[1] > n:
             raise ValueError(f"v0 has {start.shape[1]} columns, more than dim = {n}")
-    budget = 0 if max_matvecs is None else as_positive_int(max_matvecs, "max_matvecs")
+    if max_matvecs is not None and maxiter is not None:
+        raise ValueError("give at most one of max_matvecs and maxiter")
+    if seed is not None and rng is not None:
+        raise ValueError("give at most one of seed and rng (SciPy's name for it)")
+    if rng is not None:
+        seed = _seed_from_rng(rng)
     ncv = 0 if ncv is None else as_positive_int(ncv, "ncv")
+    budget = 0 if max_matvecs is None else as_positive_int(max_matvecs, "max_matvecs")
+    if maxiter is not None:
+        cycle = ncv or min(max(2 * k + 2 * max(block, start.shape[1]), 20), n)
+        budget = as_positive_int(maxiter, "maxiter") * cycle
     r = _core.eigsh(H._core, k, which, tol, start, ncv, block, budget, core_seed(seed))
-    return EigenResult._from_core(r)
+    result = EigenResult._from_core(r)
+    return result if return_eigenvectors else result.eigenvalues
+
+
+def _seed_from_rng(rng) -> int:
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**63))
+    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)):
+        raise TypeError(f"rng must be an integer seed or a numpy Generator, got {type(rng).__name__}")
+    return int(rng)
 
 
 def sharpness(problem, x, tol: float = 1e-8, seed: int | None = 0) -> float:
