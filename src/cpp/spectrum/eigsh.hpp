@@ -82,7 +82,7 @@ enum class Missed {
 // deflated by the locked eigenvectors, until an extreme Ritz value would
 // displace one of the `locked` values under `which` by more than the
 // tolerance, or the extreme Ritz values at every end that could compete have
-// settled: their residual estimate is within a tenth of their distance to
+// settled: their residual estimate is within kSettled of their distance to
 // the worst locked value (or the tolerance), so they are eigenvalues of the
 // deflated operator that stay below it. Ritz values approach the extreme
 // eigenvalues monotonically from inside, so while they move a missed copy can
