@@ -1,6 +1,6 @@
 // Stochastic estimators: Hutchinson and Hutch++ traces, stochastic Lanczos
 // quadrature nodes and weights. Probes come from the Python layer.
-#include "../spectrum/linear_operator.hpp"
+#include "../core/linear_operator.hpp"
 #include "../spectrum/slq.hpp"
 #include "../spectrum/trace.hpp"
 #include "common.hpp"

@@ -1,6 +1,6 @@
 // Linear operators: the polymorphic base the solvers accept, dense matrices
 // and Python callables.
-#include "../spectrum/linear_operator.hpp"
+#include "../core/linear_operator.hpp"
 #include "callback_problem.hpp"
 
 namespace eosfast::bindings {

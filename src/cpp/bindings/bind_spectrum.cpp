@@ -1,7 +1,7 @@
 // Spectra over any LinearOperator: the result type, eigsh and power iteration
 // here; the tracker and the stochastic estimators in their own files.
 #include "../spectrum/eigsh.hpp"
-#include "../spectrum/linear_operator.hpp"
+#include "../core/linear_operator.hpp"
 #include "../spectrum/power.hpp"
 #include "common.hpp"
 

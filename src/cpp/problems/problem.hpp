@@ -8,7 +8,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/types.hpp"
-#include "../spectrum/linear_operator.hpp"
+#include "../core/linear_operator.hpp"
 
 namespace eosfast {
 
@@ -36,9 +36,10 @@ public:
     // bitwise determinism rule.
     virtual bool thread_safe() const { return true; }
 
-    // The Hessian at x as an operator. Problems override this to cache work
-    // shared by every product at the same point (e.g. an MLP's forward pass).
-    virtual std::shared_ptr<LinearOperator> hessian(ConstVecRef x) const;
+    // The Hessian at x as an operator (SharedProblem's by default). Problems
+    // override it to cache work shared by every product at the same point
+    // (e.g. an MLP's forward pass).
+    virtual std::shared_ptr<LinearOperator> hessian(ConstVecRef x) const = 0;
 
     void check_dim(ConstVecRef x, const char* what = "x") const
     {
@@ -74,10 +75,5 @@ public:
         return std::make_shared<HessianOperator>(shared_from_this(), x);
     }
 };
-
-inline std::shared_ptr<LinearOperator> Problem::hessian(ConstVecRef) const
-{
-    throw std::logic_error("Problem::hessian: derive from SharedProblem");
-}
 
 }  // namespace eosfast

@@ -21,7 +21,7 @@
 #include <limits>
 
 #include "eigsh.hpp"
-#include "linear_operator.hpp"
+#include "../core/linear_operator.hpp"
 
 namespace eosfast {
 

@@ -4,8 +4,8 @@
 // to them (a problem's Hessian at a point, a dense matrix, a Python callable).
 #pragma once
 
-#include "../core/dense_product.hpp"
-#include "../core/types.hpp"
+#include "dense_product.hpp"
+#include "types.hpp"
 
 namespace eosfast {
 
