@@ -14,7 +14,6 @@ void init_problems(py::module_& m);
 void init_kernels(py::module_& m);
 void init_spectrum(py::module_& m);
 void init_dynamics(py::module_& m);
-void init_flow(py::module_& m);
 }  // namespace eosfast::bindings
 
 PYBIND11_MODULE(EOSFAST_MODULE_NAME, m)
@@ -37,5 +36,4 @@ PYBIND11_MODULE(EOSFAST_MODULE_NAME, m)
     init_kernels(m);
     init_spectrum(m);
     init_dynamics(m);
-    init_flow(m);
 }

@@ -45,7 +45,6 @@ public:
 
     Index rows() const { return m_op.rows(); }
     Index matvecs() const { return m_matvecs; }
-    Index remaining() const { return m_budget - m_matvecs; }
     bool affords(Index m) const { return m_matvecs + m <= m_budget; }
 
     // out = H X, one product per column of X. Always on the calling thread.

@@ -25,20 +25,6 @@ inline Which parse_which(const std::string& name)
     throw std::invalid_argument("which must be one of 'LA', 'SA', 'LM', 'BE', got '" + name + "'");
 }
 
-inline const char* which_name(Which which)
-{
-    switch (which) {
-        case Which::LA:
-            return "LA";
-        case Which::SA:
-            return "SA";
-        case Which::LM:
-            return "LM";
-        default:
-            return "BE";
-    }
-}
-
 // Indices of `count` values of `values` (any order) in order of preference:
 // LA largest first, SA smallest first, LM largest |value| first, BE alternating
 // largest, smallest, second largest, ... (so ceil(count/2) from the top).
