@@ -1,6 +1,6 @@
-"""Closed-form toy landscapes of SCIENCE.md as Python-callback problems with exact
-derivatives, plus their known manifold quantities: independent references for the
-manifold-flow tests."""
+"""Closed-form toy landscapes (docs/theory.md, 7. Toy problems with closed forms) as
+Python-callback problems with exact derivatives, plus their known manifold quantities:
+independent references for the manifold-flow tests."""
 
 import numpy as np
 from eosfast.problems import Callback

@@ -2,9 +2,9 @@
 
 Each toy has exact ``grad``, ``hvp`` and ``third`` in C++ and, for the
 manifold-flow machinery of Arora, Li & Panigrahi (2022), the closed-form limit
-of gradient flow ``phi(x)`` (Phi in SCIENCE.md), the sharpness on the manifold
-Gamma, its top eigenvector (the normal direction) and the tangent projection
-P_X. Where the limiting flows on Gamma have closed forms, ``limiting_flow``
+of gradient flow ``phi(x)`` (Phi of docs/theory.md, 4. Phi and the projection), the
+sharpness on the manifold Gamma, its top eigenvector (the normal direction) and the
+tangent projection P_X. Where the limiting flows on Gamma have closed forms, ``limiting_flow``
 gives them (tau = lr^2 t):
 
 - NGD:        dX/dtau = -(1/4) P_X grad log lambda_1(X)

@@ -1,4 +1,5 @@
-// Toy landscapes with closed-form manifolds of minimisers (SCIENCE.md):
+// Toy landscapes with closed-form manifolds of minimisers (docs/theory.md, 7. Toy
+// problems with closed forms):
 //   ScalarProduct(D):  L = 1/2 (prod_i x_i - 1)^2
 //   Valley2D:          L = (1 + x^2) y^2
 //   TwoNormal:         L = 1/2 ((3 + sin x) y^2 + z^2)
