@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .optimizers import CONFIG_TYPES, optimizer_names
 from .problems.mlp import ACTIVATIONS, LOSSES
 from .spectrum.tracker import SharpnessTracker
 
@@ -72,7 +73,7 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "subset_seed": _Key("int", 0, minimum=0),
     },
     "optimizer": {
-        "type": _Key("str", _REQUIRED, choices=("gd", "ngd", "sqrtgd")),
+        "type": _Key("str", _REQUIRED, choices=CONFIG_TYPES),
         "lr": _Key("float", _REQUIRED, minimum=0.0, positive=True),
         "momentum": _Key("float", 0.0, minimum=0.0, maximum=1.0),
         "nesterov": _Key("bool", False),
@@ -101,7 +102,10 @@ SCHEMA: dict[str, dict[str, _Key]] = {
 }
 
 _REQUIRED_TABLES = ("optimizer", "run")
-_OPTIMIZER_ONLY = {"momentum": "gd", "nesterov": "gd", "loss_min": "sqrtgd"}
+_OPTIMIZER_ONLY = {
+    key: optimizer_names(owner).config
+    for key, owner in (("momentum", "GD"), ("nesterov", "GD"), ("loss_min", "SqrtGD"))
+}
 
 
 @dataclass

@@ -257,6 +257,49 @@ class SqrtGD(Optimizer):
 
 _OPTIMIZERS = {cls.__name__: cls for cls in (GD, NormalizedGD, PowerLossGD, SqrtGD)}
 
+# The one table of optimizer names (src/cpp/dynamics/optimizer_names.hpp): class
+# name, [optimizer] type of a run configuration, eosfast.flow's algorithm, title
+# and EoS indicators. Every other spelling is derived from it.
+OPTIMIZER_NAMES = _core.OPTIMIZER_NAMES
+CONFIG_TYPES = tuple(n.config for n in OPTIMIZER_NAMES if n.config)
+FLOW_ALGORITHMS = tuple(n.flow for n in OPTIMIZER_NAMES if n.flow)
+
+
+def optimizer_names(name: str):
+    """The table entry of an optimizer, by class name or configuration type (None if unknown)."""
+    for n in OPTIMIZER_NAMES:
+        if name in (n.name, n.config) and name:
+            return n
+    return None
+
+
+def _snake(name: str) -> str:
+    return "".join(
+        "_" + c.lower() if c.isupper() and i and name[i - 1].islower() else c.lower()
+        for i, c in enumerate(name)
+    )
+
+
+def flow_algorithm(algorithm) -> str:
+    """eosfast.flow's name ("ngd" or "sqrt") of an algorithm given by any of its
+    names (case-insensitive, e.g. "sqrt", "sqrtgd", "SqrtGD", "sqrt_gd") or an
+    optimizer instance."""
+    flows = [n for n in OPTIMIZER_NAMES if n.flow]
+    if isinstance(algorithm, str):
+        word = algorithm.lower()
+        for n in flows:
+            if word in (n.flow, n.config, n.name.lower(), _snake(n.name)):
+                return n.flow
+        words = " or ".join(repr(n.flow) for n in flows)
+        raise ValueError(f"algorithm must be {words}, got {algorithm!r}")
+    if isinstance(algorithm, Optimizer):
+        for n in flows:
+            if algorithm.name == n.name:
+                return n.flow
+    choices = ", ".join([repr(n.flow) for n in flows] + [n.name for n in flows][:-1])
+    kind = type(algorithm).__name__
+    raise TypeError(f"algorithm must be {choices} or {flows[-1].name}, got {kind}")
+
 
 def optimizer_from_config(config: dict) -> Optimizer:
     """Rebuild an optimizer from :meth:`Optimizer.config`."""

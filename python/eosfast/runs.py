@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, ConfigError, load_config
+from .optimizers import OPTIMIZER_NAMES
 from .rundir import (
     FINISHED,
     RecordFile,
@@ -36,7 +37,7 @@ _SHARP_SCALARS = (
     "sqrt_loss_reference",
 )
 _SHARP_BLOCKS = ("eigenvalues", "step_overlap", "grad_overlap")
-_OPTIMIZER_NAMES = {"gd": "GD", "ngd": "Normalized GD", "sqrtgd": "GD on sqrt(L)"}
+_OPTIMIZER_NAMES = {n.config: n.title for n in OPTIMIZER_NAMES if n.config}
 
 
 def build_problem(config: Config):

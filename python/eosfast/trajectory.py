@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .optimizers import optimizer_names
+
 # Column layouts written by the C++ runner (src/cpp/dynamics/records.hpp).
 SCALAR_COLUMNS = ("step", "loss", "grad_norm", "step_norm", "lr", "effective_lr", "objective")
 SHARPNESS_COLUMNS = (
@@ -154,12 +156,9 @@ class Trajectory:
         measurement on the last step.
         """
         out = {"ratio": self.ratio}
-        name = self.metadata.get("optimizer", {}).get("name", "")
-        if name == "NormalizedGD":
-            out["inv_stableness_sum"] = self._sharp("inv_stableness_sum")
-        if name in ("NormalizedGD", "SqrtGD"):
-            out["sqrt_loss_sum"] = self._sharp("sqrt_loss_sum")
-            out["sqrt_loss_reference"] = self._sharp("sqrt_loss_reference")
+        names = optimizer_names(self.metadata.get("optimizer", {}).get("name", ""))
+        for column in () if names is None else names.indicators:  # the optimizer's own
+            out[column] = self._sharp(column)
         return out
 
     # iterates

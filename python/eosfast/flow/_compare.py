@@ -8,6 +8,7 @@ import numpy as np
 
 from .._validation import as_positive_int, as_real
 from ..errors import FlowConvergenceError
+from ..optimizers import OPTIMIZER_NAMES
 from ._limiting import LimitingFlow, algorithm_name, limiting_flow
 from ._manifold import _check_scope, project, top_eigen
 
@@ -166,7 +167,7 @@ def compare(
         saved iterate in the flow's time range.
     """
     name = trajectory.metadata.get("optimizer", {}).get("name", "")
-    if name not in ("NormalizedGD", "SqrtGD"):
+    if name not in {n.name for n in OPTIMIZER_NAMES if n.flow}:
         raise ValueError(
             f"compare needs a NormalizedGD or SqrtGD trajectory, got {name or 'unknown'}"
         )

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._validation import as_float_array, as_positive_int, as_real, as_vector
 from ..errors import EigengapWarning, FlowConvergenceError
+from ..optimizers import flow_algorithm as algorithm_name
 from ._manifold import (
     _check_scope,
     grad_sharpness,
@@ -43,23 +44,6 @@ GAP_TOL = 1e-3
 
 # What limiting_flow does where lambda_1 stops being simple (the flow of the paper is undefined).
 ON_DEGENERATE = ("stop", "continue")
-
-
-def algorithm_name(algorithm) -> str:
-    """ "ngd" or "sqrt" from a name or a NormalizedGD / SqrtGD instance."""
-    if isinstance(algorithm, str):
-        name = algorithm.lower()
-        if name in ("ngd", "normalizedgd", "normalized_gd"):
-            return "ngd"
-        if name in ("sqrt", "sqrtgd", "sqrt_gd"):
-            return "sqrt"
-        raise ValueError(f"algorithm must be 'ngd' or 'sqrt', got {algorithm!r}")
-    kind = type(algorithm).__name__
-    if kind == "NormalizedGD":
-        return "ngd"
-    if kind == "SqrtGD":
-        return "sqrt"
-    raise TypeError(f"algorithm must be 'ngd', 'sqrt', NormalizedGD or SqrtGD, got {kind}")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Phi, the spectrum on the manifold of minimisers Gamma, and tangent projections.
 
-Conventions (docs/theory.md, 4. Phi and the projection): Phi(x) is the limit of gradient flow started at x;
-on Gamma, dPhi(X) = P_X, the orthogonal projection onto T_X Gamma = ker grad^2 L(X).
+Conventions (docs/theory.md, 4. Phi and the projection): Phi(x) is the limit of
+gradient flow started at x; on Gamma, dPhi(X) = P_X, the orthogonal projection onto
+T_X Gamma = ker grad^2 L(X).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from .. import _core
 from .._validation import as_positive_int, as_real, as_vector
 from ._base import Problem
 
-_ALGORITHMS = ("ngd", "sqrt")
+_ALGORITHMS = tuple(n.flow for n in _core.OPTIMIZER_NAMES if n.flow)  # ("ngd", "sqrt")
 
 
 def _check_algorithm(algorithm: str) -> None:

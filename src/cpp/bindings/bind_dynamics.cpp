@@ -107,6 +107,27 @@ void init_optimizers(py::module_& m)
         .def_property_readonly("total_steps", &Schedule::total_steps)
         .def_property_readonly("values", &Schedule::values);
 
+    // The one table of optimizer names (optimizer_names.hpp); Python derives every spelling from it.
+    py::class_<OptimizerNames>(m, "OptimizerNames", py::module_local())
+        .def_property_readonly("name", [](const OptimizerNames& n) { return std::string(n.name); })
+        .def_property_readonly("config", [](const OptimizerNames& n) { return std::string(n.config); })
+        .def_property_readonly("flow", [](const OptimizerNames& n) { return std::string(n.flow); })
+        .def_property_readonly("title", [](const OptimizerNames& n) { return std::string(n.title); })
+        .def_property_readonly("indicators",
+                               [](const OptimizerNames& n) {
+                                   py::list out;
+                                   for (const char* name : n.indicators)
+                                       if (name) out.append(name);
+                                   return py::tuple(out);
+                               })
+        .def("__repr__", [](const OptimizerNames& n) {
+            return std::string("OptimizerNames(name='") + n.name + "', config='" + n.config + "', flow='" +
+                   n.flow + "')";
+        });
+    py::list names;
+    for (const OptimizerNames& n : kOptimizerNames) names.append(py::cast(n, py::return_value_policy::copy));
+    m.attr("OPTIMIZER_NAMES") = py::tuple(names);
+
     py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer", py::module_local())
         .def_property_readonly("name", &Optimizer::name)
         .def_property_readonly("schedule", &Optimizer::schedule)
@@ -115,18 +136,22 @@ void init_optimizers(py::module_& m)
         .def("objective", &Optimizer::objective, py::arg("loss"))
         .def("can_step", &Optimizer::can_step, py::arg("loss"), py::arg("grad_norm"));
 
-    py::class_<GD, Optimizer, std::shared_ptr<GD>>(m, "GD", py::module_local())
+    py::class_<GD, Optimizer, std::shared_ptr<GD>>(m, optimizer_names(OptimizerKind::GD).name,
+                                                   py::module_local())
         .def(py::init<Schedule, double, bool>(), py::arg("schedule"), py::arg("momentum"),
              py::arg("nesterov"))
         .def_property_readonly("momentum", &GD::momentum)
         .def_property_readonly("nesterov", &GD::nesterov);
-    py::class_<NormalizedGD, Optimizer, std::shared_ptr<NormalizedGD>>(m, "NormalizedGD", py::module_local())
+    py::class_<NormalizedGD, Optimizer, std::shared_ptr<NormalizedGD>>(
+        m, optimizer_names(OptimizerKind::NormalizedGD).name, py::module_local())
         .def(py::init<Schedule>(), py::arg("schedule"));
-    py::class_<PowerLossGD, Optimizer, std::shared_ptr<PowerLossGD>>(m, "PowerLossGD", py::module_local())
+    py::class_<PowerLossGD, Optimizer, std::shared_ptr<PowerLossGD>>(
+        m, optimizer_names(OptimizerKind::PowerLossGD).name, py::module_local())
         .def(py::init<Schedule, double, double>(), py::arg("schedule"), py::arg("p"), py::arg("loss_min"))
         .def_property_readonly("p", &PowerLossGD::p)
         .def_property_readonly("loss_min", &PowerLossGD::loss_min);
-    py::class_<SqrtGD, PowerLossGD, std::shared_ptr<SqrtGD>>(m, "SqrtGD", py::module_local())
+    py::class_<SqrtGD, PowerLossGD, std::shared_ptr<SqrtGD>>(m, optimizer_names(OptimizerKind::SqrtGD).name,
+                                                             py::module_local())
         .def(py::init<Schedule, double>(), py::arg("schedule"), py::arg("loss_min"));
 }
 

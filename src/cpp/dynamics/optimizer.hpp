@@ -1,7 +1,10 @@
 // Full-batch update rules. An optimizer owns only its update and what follows
 // from it: the effective learning rate on L, the stability threshold on
 // lambda_1 = lambda_max(grad^2 L), the objective it descends, and the Edge of
-// Stability indicators of Arora, Li & Panigrahi (2022). The runner owns the loop.
+// Stability indicators of Arora, Li & Panigrahi (2022) (docs/theory.md, 2. The
+// Edge of Stability and the stability thresholds; 3. Normalized GD and GD on
+// sqrt(L); 6. The Phase-II indicators). The runner owns the loop; the names are
+// in optimizer_names.hpp.
 //
 //   GD           v <- beta v + g;  x <- x - lr v               (beta = 0: plain GD)
 //                Nesterov (PyTorch):  x <- x - lr (g + beta v)
@@ -18,6 +21,7 @@
 #include <string>
 
 #include "../core/types.hpp"
+#include "optimizer_names.hpp"
 #include "schedule.hpp"
 
 namespace eosfast {
@@ -98,7 +102,7 @@ public:
         require(std::isfinite(momentum) && momentum >= 0.0 && momentum < 1.0, "momentum must be in [0, 1)");
         require(!nesterov || momentum > 0.0, "nesterov needs momentum > 0");
     }
-    std::string name() const override { return "GD"; }
+    std::string name() const override { return optimizer_names(OptimizerKind::GD).name; }
     std::unique_ptr<Optimizer> clone() const override { return std::make_unique<GD>(*this); }
     double momentum() const { return m_beta; }
     bool nesterov() const { return m_nesterov; }
@@ -142,7 +146,7 @@ private:
 class NormalizedGD : public Optimizer {
 public:
     explicit NormalizedGD(Schedule schedule) : Optimizer(std::move(schedule)) {}
-    std::string name() const override { return "NormalizedGD"; }
+    std::string name() const override { return optimizer_names(OptimizerKind::NormalizedGD).name; }
     std::unique_ptr<Optimizer> clone() const override { return std::make_unique<NormalizedGD>(*this); }
 
     bool needs_grad_norm() const override { return true; }
@@ -173,7 +177,7 @@ public:
         require(std::isfinite(p) && p > 0.0, "p must be positive and finite");
         require(std::isfinite(loss_min), "loss_min must be finite");
     }
-    std::string name() const override { return "PowerLossGD"; }
+    std::string name() const override { return optimizer_names(OptimizerKind::PowerLossGD).name; }
     std::unique_ptr<Optimizer> clone() const override { return std::make_unique<PowerLossGD>(*this); }
     double p() const { return m_p; }
     double loss_min() const { return m_loss_min; }
@@ -197,7 +201,7 @@ protected:
 class SqrtGD : public PowerLossGD {
 public:
     SqrtGD(Schedule schedule, double loss_min) : PowerLossGD(std::move(schedule), 0.5, loss_min) {}
-    std::string name() const override { return "SqrtGD"; }
+    std::string name() const override { return optimizer_names(OptimizerKind::SqrtGD).name; }
     std::unique_ptr<Optimizer> clone() const override { return std::make_unique<SqrtGD>(*this); }
 
     double effective_lr(double lr, double loss, double) const override

@@ -302,7 +302,8 @@ private:
         const double inv_n = 1.0 / static_cast<double>(n_samples());
         const Index nc = st.cols;
         with_head([&](const auto& head) {
-            for (Index col = 0; col < mg * nc; ++col) head.second(st.P, w.RZ.back(), col, col % nc, inv_n, w.RD.back());
+            for (Index col = 0; col < mg * nc; ++col)
+                head.second(st.P, w.RZ.back(), col, col % nc, inv_n, w.RD.back());
         });
         passes().r_backward(p, V, g0, mg, X0, st, w, acc);
     }

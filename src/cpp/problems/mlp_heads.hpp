@@ -59,8 +59,8 @@ struct MSEHead {
     }
 
     // Adjoints of phi / n with respect to F, RF, QF at sample column j (sample i).
-    void third(const Matrix& F, const Matrix& RF, const Matrix& QF, Index j, Index i, double inv_n, Matrix& Zb,
-               Matrix& RZb, Matrix& QZb) const
+    void third(const Matrix& F, const Matrix& RF, const Matrix& QF, Index j, Index i, double inv_n,
+               Matrix& Zb, Matrix& RZb, Matrix& QZb) const
     {
         for (Index k = 0; k < F.rows(); ++k) {
             Zb(k, j) = QF(k, j) * inv_n;
@@ -107,8 +107,8 @@ struct CrossEntropyHead {
         for (Index k = 0; k < RF.rows(); ++k) RD(k, col) = P(k, j) * (RF(k, col) - s) * inv_n;
     }
 
-    void third(const Matrix& F, const Matrix& RF, const Matrix& QF, Index j, Index i, double inv_n, Matrix& Zb,
-               Matrix& RZb, Matrix& QZb) const
+    void third(const Matrix& F, const Matrix& RF, const Matrix& QF, Index j, Index i, double inv_n,
+               Matrix& Zb, Matrix& RZb, Matrix& QZb) const
     {
         const Index y = static_cast<Index>(labels[i]);
         const double lse = log_sum_exp(F, j);

@@ -27,7 +27,8 @@ private:
     {
         const Index per_chunk = std::max<Index>(1, mlp.chunk_state_bytes());
         const Index fit = static_cast<Index>(mlp.cache_bytes() / static_cast<double>(per_chunk));
-        std::vector<MLP::State> cache(static_cast<size_t>(std::min(mlp.chunk_count(), std::max<Index>(fit, 0))));
+        std::vector<MLP::State> cache(
+            static_cast<size_t>(std::min(mlp.chunk_count(), std::max<Index>(fit, 0))));
         for (size_t c = 0; c < cache.size(); ++c) {
             check_interrupt();
             mlp.chunk_state(x.data(), static_cast<Index>(c), cache[c]);

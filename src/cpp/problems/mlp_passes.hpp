@@ -142,8 +142,8 @@ public:
 
     // Forward half of the R-operator for directions g0 .. g0 + mg - 1 of V:
     // RZ_l and RA_l, one column block of st.cols per direction; sizes RD.
-    void r_forward(const double* p, const Matrix& V, Index g0, Index mg, const StridedMap& X0, const State& st,
-                   MLPDirectionWork& w) const
+    void r_forward(const double* p, const Matrix& V, Index g0, Index mg, const StridedMap& X0,
+                   const State& st, MLPDirectionWork& w) const
     {
         const Index nc = st.cols, nl = static_cast<Index>(m_layers.size());
         resize_all(w.RZ, m_layers, mg * nc, false);
@@ -158,7 +158,8 @@ public:
             run_tiles(Tiling(L.out, nc, mg, 2 * L.in), [&](const Tile& t) {
                 const Index jc = t.group * nc;
                 auto r = w.RZ[l].block(t.r0, jc + t.c0, t.rl, t.cl);
-                r.noalias() = MLPLayout::weight(dir(t.group), L).middleRows(t.r0, t.rl) * in.middleCols(t.c0, t.cl);
+                r.noalias() =
+                    MLPLayout::weight(dir(t.group), L).middleRows(t.r0, t.rl) * in.middleCols(t.c0, t.cl);
                 if (l > 0) r.noalias() += W.middleRows(t.r0, t.rl) * w.RA[l - 1].middleCols(jc + t.c0, t.cl);
                 if (L.b_offset >= 0)
                     r.colwise() += Eigen::Map<const Vector>(dir(t.group) + L.b_offset + t.r0, t.rl);
@@ -200,7 +201,8 @@ public:
                     auto rd = w.RD[l - 1].block(t.r0, jc + t.c0, t.rl, t.cl);
                     rd.noalias() = MLPLayout::weight(dir(t.group), L).middleCols(t.r0, t.rl).transpose() *
                                    st.D[l].middleCols(t.c0, t.cl);
-                    rd.noalias() += W.middleCols(t.r0, t.rl).transpose() * RD.block(0, jc + t.c0, L.out, t.cl);
+                    rd.noalias() +=
+                        W.middleCols(t.r0, t.rl).transpose() * RD.block(0, jc + t.c0, L.out, t.cl);
                     rd = rd.cwiseProduct(st.S1[l - 1].block(t.r0, t.c0, t.rl, t.cl)) +
                          st.S2[l - 1]
                              .block(t.r0, t.c0, t.rl, t.cl)

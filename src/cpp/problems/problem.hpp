@@ -7,8 +7,8 @@
 #include <string>
 
 #include "../core/errors.hpp"
-#include "../core/types.hpp"
 #include "../core/linear_operator.hpp"
+#include "../core/types.hpp"
 
 namespace eosfast {
 
