@@ -57,7 +57,16 @@ def test_restore_is_bitwise(rng):
     for A in ops[:3]:
         tracker.measure(A)
     state = tracker.state()
-    assert set(state) == {"vectors", "values", "older", "k", "rng_state", "measurements", "options"}
+    assert set(state) == {
+        "vectors",
+        "values",
+        "older",
+        "k",
+        "rng_state",
+        "measurements",
+        "options",
+        "format",
+    }
     assert state["vectors"].shape == (300, 2) and state["measurements"] == 3
     assert state["older"].shape == (300, 2)
     restored = eosfast.SharpnessTracker.from_state(state)
@@ -200,7 +209,7 @@ def test_extrapolated_start_agrees_with_cold_and_helps(rng):
     plain = eosfast.SharpnessTracker(k=1, tol=1e-8)
     spent = {"extrapolated": 0, "plain": 0}
     for i, A in enumerate(ops):
-        state = plain.state()
+        state = dict(plain.state())
         state.pop("older")  # a state saved before 'older' existed: starts from v_t
         plain.restore(state)
         res, ref = tracker.measure(A), plain.measure(A)

@@ -233,7 +233,7 @@ class _Session:
                 "problem": {"name": self.problem._core.name, "dim": self.problem.dim},
                 "optimizer": self.optimizer.config(),
                 "runner": self.core.state(),
-                "tracker": None if self.tracker is None else self.tracker.state(),
+                "tracker": None if self.tracker is None else dict(self.tracker.state()),
                 "records": self.store.payload(),
                 "wall_time": self.wall_time,
             },
@@ -394,7 +394,7 @@ def run(
     if cfg["sharpness_every"] > 0 and tracker is None:
         from . import SharpnessTracker
 
-        tracker = SharpnessTracker(k=1, tol=1e-6)
+        tracker = SharpnessTracker(k=1)
     if cfg["sharpness_every"] == 0:
         tracker = None
     session = _Session(problem, optimizer, tracker, cfg, x0, callbacks)

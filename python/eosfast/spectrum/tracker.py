@@ -11,7 +11,11 @@ from .. import _core
 from .._validation import as_positive_int
 from ._common import EigenResult, check_tol, core_seed, operator
 
-_STATE_KEYS = ("vectors", "values", "k", "rng_state", "measurements", "options")
+# The C++ defaults (src/cpp/spectrum/tracker.hpp, TrackerOptions): the one declaration.
+_DEFAULTS = _core.TrackerOptions()
+# Keys a saved state must have ("older" may be absent in states saved before it).
+_REQUIRED_KEYS = ("vectors", "values", "k", "rng_state", "measurements")
+_STATE_FORMAT = _core.TrackerState.FORMAT
 
 
 class SharpnessTracker:
@@ -70,11 +74,11 @@ class SharpnessTracker:
 
     def __init__(
         self,
-        k: int = 1,
-        tol: float = 1e-6,
+        k: int = _DEFAULTS.k,
+        tol: float = _DEFAULTS.tol,
         value_tol: float | None = None,
         grow_above: float | None = None,
-        max_k: int = 64,
+        max_k: int = _DEFAULTS.max_k,
         seed: int | None = 0,
         max_matvecs: int | None = None,
     ):
@@ -110,7 +114,15 @@ class SharpnessTracker:
             "max_matvecs": max_matvecs,
         }
         self._core = _core.SharpnessTracker(
-            k, self._options["tol"], core_value_tol, threshold, max_k, budget, core_seed(seed)
+            _core.TrackerOptions(
+                k=k,
+                tol=self._options["tol"],
+                value_tol=core_value_tol,
+                grow_above=threshold,
+                max_k=max_k,
+                max_matvecs=budget,
+                seed=core_seed(seed),
+            )
         )
 
     @property
@@ -127,59 +139,84 @@ class SharpnessTracker:
         """The last measurement (after a restore: the saved pairs, residuals NaN)."""
         return EigenResult._from_core(self._core.last())
 
-    def state(self) -> dict:
-        """Everything the next measurement depends on, as arrays and ints.
+    def state(self) -> _core.TrackerState:
+        """Everything the next measurement depends on: the C++ state, read-only.
 
-        Keys: ``vectors`` (dim, k_prev), ``values`` (k_prev), ``older``
-        (dim, k_older: the eigenvectors before those, for the extrapolated
-        start; states saved without it load, and start from ``vectors``), ``k`` (of the
-        next measurement), ``rng_state``, ``measurements`` and ``options`` (the
-        constructor arguments). A tracker rebuilt by :meth:`from_state`
-        continues bitwise identically.
+        Attributes (and keys: it reads as a mapping of plain values, which is
+        what a checkpoint stores, e.g. ``dict(state)``): ``vectors`` (dim,
+        k_prev), ``values`` (k_prev), ``older`` (dim, k_older: the eigenvectors
+        before those, for the extrapolated start), ``k`` (of the next
+        measurement), ``rng_state``, ``measurements``, ``options`` (the
+        tracker's options; as a key, a dict in the C++ convention: 0 for no
+        ``value_tol`` or ``max_matvecs``, NaN for no ``grow_above``) and
+        ``format`` (of the state; a different one is refused). It pickles. A
+        tracker rebuilt by :meth:`from_state` continues bitwise identically.
         """
-        s = self._core.state()
-        return {
-            "vectors": np.asarray(s["vectors"]),
-            "values": np.asarray(s["values"]),
-            "older": np.asarray(s["older"]),
-            "k": int(s["k"]),
-            "rng_state": int(s["rng_state"]),
-            "measurements": int(s["measurements"]),
-            "options": self.options,
-        }
+        return self._core.state()
 
-    def restore(self, state: dict) -> None:
-        """Continue from ``state`` (from :meth:`state`); options stay this tracker's."""
-        missing = [key for key in _STATE_KEYS[:-1] if key not in state]
-        if missing:
-            raise ValueError(f"tracker state lacks {missing}")
-        vectors = np.asfortranarray(np.asarray(state["vectors"], dtype=np.float64))
-        values = np.asarray(state["values"], dtype=np.float64)
-        if vectors.ndim != 2 or values.ndim != 1 or vectors.shape[1] != values.shape[0]:
-            raise ValueError("tracker state: vectors must be (dim, k) and values (k,)")
-        core_state = {
-            "vectors": vectors,
-            "values": values,
-            "k": int(state["k"]),
-            "rng_state": int(state["rng_state"]),
-            "measurements": int(state["measurements"]),
-        }
-        if "older" in state:
-            older = np.asfortranarray(np.asarray(state["older"], dtype=np.float64))
-            if older.ndim != 2:
-                raise ValueError("tracker state: older must be (dim, k_older)")
-            core_state["older"] = older
-        self._core.restore(core_state)
+    def restore(self, state) -> None:
+        """Continue from ``state``: a :meth:`state` or a mapping with its keys (a
+        checkpoint's dict; one without ``older`` starts from ``vectors``).
+        Options stay this tracker's."""
+        if not isinstance(state, _core.TrackerState):
+            state = _state_from_mapping(state)
+        self._core.restore(state)
 
     @classmethod
-    def from_state(cls, state: dict) -> SharpnessTracker:
-        """A tracker with the saved options, continuing from ``state``."""
+    def from_state(cls, state) -> SharpnessTracker:
+        """A tracker with the saved options, continuing from ``state`` (as :meth:`restore`)."""
         if "options" not in state:
             raise ValueError("tracker state lacks 'options'")
-        tracker = cls(**state["options"])
+        options = dict(state["options"])
+        if "format" not in state:  # a checkpoint of eosfast <= 0.1: the constructor's arguments
+            tracker = cls(**options)
+        else:
+            if state["format"] != _STATE_FORMAT:
+                raise ValueError(
+                    f"the tracker state has format {state['format']}, this eosfast reads "
+                    f"format {_STATE_FORMAT}: continue it with the eosfast that saved it"
+                )
+            # The saved C++ options exactly (its seed is the one the core used).
+            tracker = cls(**_constructor_arguments(options))
+            tracker._core = _core.SharpnessTracker(_core.TrackerOptions(**options))
+            tracker._options["seed"] = int(options["seed"])
         tracker.restore(state)
         return tracker
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{key}={value!r}" for key, value in self._options.items())
         return f"SharpnessTracker({opts})"
+
+
+def _constructor_arguments(options: dict) -> dict:
+    """SharpnessTracker arguments but the seed from a state's options (the C++
+    convention: 0 for no value_tol or max_matvecs, NaN for no grow_above)."""
+    args = {key: options[key] for key in ("k", "tol", "max_k")}
+    args["value_tol"] = options["value_tol"] or None
+    args["grow_above"] = None if math.isnan(options["grow_above"]) else options["grow_above"]
+    args["max_matvecs"] = options["max_matvecs"] or None
+    return args
+
+
+def _state_from_mapping(state) -> _core.TrackerState:
+    missing = [key for key in _REQUIRED_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"tracker state lacks {missing}")
+    vectors = np.asfortranarray(np.asarray(state["vectors"], dtype=np.float64))
+    values = np.asarray(state["values"], dtype=np.float64)
+    if vectors.ndim != 2 or values.ndim != 1 or vectors.shape[1] != values.shape[0]:
+        raise ValueError("tracker state: vectors must be (dim, k) and values (k,)")
+    older = np.zeros((vectors.shape[0], 0))
+    if "older" in state:
+        older = np.asfortranarray(np.asarray(state["older"], dtype=np.float64))
+        if older.ndim != 2:
+            raise ValueError("tracker state: older must be (dim, k_older)")
+    return _core.TrackerState(
+        vectors=vectors,
+        values=values,
+        older=older,
+        k=int(state["k"]),
+        rng_state=int(state["rng_state"]),
+        measurements=int(state["measurements"]),
+        options=_DEFAULTS,  # restore keeps the tracker's own options
+    )

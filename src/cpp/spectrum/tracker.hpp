@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <limits>
 
-#include "eigsh.hpp"
 #include "../core/linear_operator.hpp"
+#include "eigsh.hpp"
 
 namespace eosfast {
 
@@ -43,6 +43,7 @@ struct TrackerState {
     Index k = 1;                  // k of the next measurement
     std::uint64_t rng_state = 0;  // SplitMix64 state
     Index measurements = 0;
+    TrackerOptions options;  // of the tracker that saved it (restore keeps its own)
 };
 
 class SharpnessTracker {
@@ -89,7 +90,10 @@ public:
     const EigenResult& last() const { return m_last; }
     const TrackerOptions& options() const { return m_options; }
 
-    TrackerState state() const { return {m_vectors, m_values, m_older, m_k, m_rng.state(), m_measurements}; }
+    TrackerState state() const
+    {
+        return {m_vectors, m_values, m_older, m_k, m_rng.state(), m_measurements, m_options};
+    }
 
     // After restore, last() holds the saved eigenpairs with residuals NaN,
     // converged 0 and no counts (they are not part of the state).
