@@ -1,0 +1,166 @@
+"""Names and defaults declared once in the compiled core and derived everywhere else:
+the optimizer vocabulary (src/cpp/dynamics/optimizer_names.hpp), the tracker's defaults
+and its state (src/cpp/spectrum/tracker.hpp)."""
+
+import inspect
+import math
+import pickle
+
+import eosfast
+import numpy as np
+import pytest
+from eosfast import _core
+from eosfast.config import SCHEMA, parse_config
+from eosfast.flow._limiting import algorithm_name
+from eosfast.optimizers import _OPTIMIZERS, flow_algorithm, optimizer_names
+
+NAMES = _core.OPTIMIZER_NAMES
+
+
+def test_the_optimizer_table_names_every_optimizer_class():
+    assert {n.name for n in NAMES} == set(_OPTIMIZERS)
+    for n in NAMES:
+        assert getattr(_core, n.name).__name__ == n.name  # the binding's class name
+        assert getattr(eosfast, n.name).__name__ == n.name
+    assert eosfast.NormalizedGD(0.1).name == "NormalizedGD"
+    assert eosfast.SqrtGD(0.1).name == "SqrtGD"
+
+
+def test_config_types_and_flow_words_come_from_core():
+    assert SCHEMA["optimizer"]["type"].choices == tuple(n.config for n in NAMES if n.config)
+    from eosfast.problems import toys
+
+    assert toys._ALGORITHMS == tuple(n.flow for n in NAMES if n.flow) == ("ngd", "sqrt")
+    from eosfast import runs
+
+    assert runs._OPTIMIZER_NAMES == {n.config: n.title for n in NAMES if n.config}
+
+
+@pytest.mark.parametrize("entry", [n for n in NAMES if n.flow], ids=lambda n: n.name)
+def test_every_spelling_of_a_flow_algorithm_resolves(entry):
+    snake = {"NormalizedGD": "normalized_gd", "SqrtGD": "sqrt_gd"}[entry.name]
+    for word in (
+        entry.flow,
+        entry.config,
+        entry.name,
+        entry.name.lower(),
+        snake,
+        entry.flow.upper(),
+    ):
+        assert algorithm_name(word) == flow_algorithm(word) == entry.flow
+    assert algorithm_name(getattr(eosfast, entry.name)(0.1)) == entry.flow
+    assert optimizer_names(entry.config) is not None
+    assert optimizer_names(entry.config).name == entry.name
+
+
+def test_words_without_a_flow_are_refused():
+    with pytest.raises(ValueError, match="'ngd' or 'sqrt'"):
+        algorithm_name("gd")
+    with pytest.raises(TypeError, match="NormalizedGD or SqrtGD, got GD"):
+        algorithm_name(eosfast.GD(0.1))
+    assert optimizer_names("") is None and optimizer_names("adam") is None
+
+
+def _config(opt_type):
+    raw = {
+        "optimizer": {"type": opt_type, "lr": 0.01},
+        "run": {"steps": 3},
+        "data": {"name": "digits"},
+    }
+    return parse_config(raw, source="test")
+
+
+@pytest.mark.parametrize("opt_type", SCHEMA["optimizer"]["type"].choices)
+def test_every_configurable_optimizer_builds_the_class_of_its_name(opt_type):
+    from eosfast.runs import build_optimizer
+
+    optimizer = build_optimizer(_config(opt_type))
+    assert optimizer.name == optimizer_names(opt_type).name
+
+
+@pytest.mark.parametrize("name", ["GD", "NormalizedGD", "SqrtGD"])
+def test_trajectory_eos_reports_the_indicators_the_table_declares(name):
+    problem = eosfast.problems.Valley2D()
+    optimizer = getattr(eosfast, name)(0.02)
+    traj = eosfast.run(problem, optimizer, np.array([3.0, 0.5]), steps=6, sharpness_every=2)
+    eos = traj.eos
+    assert list(eos) == ["ratio", *optimizer_names(name).indicators]
+    for key in optimizer_names(name).indicators:
+        assert np.isfinite(eos[key][:-1]).all()
+
+
+def test_tracker_defaults_are_the_core_defaults():
+    core = _core.TrackerOptions()
+    params = inspect.signature(eosfast.SharpnessTracker).parameters
+    assert params["k"].default == core.k
+    assert params["tol"].default == core.tol
+    assert params["max_k"].default == core.max_k
+    assert SCHEMA["tracking"]["k"].maximum == core.max_k + 1  # the config's limit, derived
+
+
+def _measured_tracker(rng, seed=5, **options):
+    A = rng.standard_normal((40, 40))
+    A = A + A.T
+    tracker = eosfast.SharpnessTracker(k=2, seed=seed, **options)
+    for s in (0.0, 0.01, 0.02):
+        tracker.measure(A + s * np.diag(np.arange(40.0)))
+    return tracker, A
+
+
+def test_tracker_state_is_the_core_struct_read_only_and_pickles(rng):
+    tracker, A = _measured_tracker(rng, grow_above=1.0, value_tol=1e-9)
+    state = tracker.state()
+    assert isinstance(state, _core.TrackerState)
+    with pytest.raises(AttributeError):
+        state.k = 3
+    assert state.measurements == 3 and state.vectors.shape == (40, state.values.size)
+    assert state.options.grow_above == 1.0 and state.options.value_tol == 1e-9
+    again = pickle.loads(pickle.dumps(state))
+    B = A + 0.03 * np.diag(np.arange(40.0))
+    expected = eosfast.SharpnessTracker.from_state(state).measure(B)
+    for saved in (again, dict(state)):  # the pickle and the checkpoint's mapping
+        restored = eosfast.SharpnessTracker.from_state(saved)
+        assert restored._core.seed == tracker._core.seed
+        assert restored.options["grow_above"] == 1.0 and restored.options["value_tol"] == 1e-9
+        assert restored.options["max_matvecs"] is None
+        got = restored.measure(B)
+        np.testing.assert_array_equal(got.eigenvalues, expected.eigenvalues)
+        np.testing.assert_array_equal(got.eigenvectors, expected.eigenvectors)
+
+
+def test_tracker_states_of_another_format_are_refused_clearly(rng):
+    tracker, _ = _measured_tracker(rng)
+    state = tracker.state()
+    with pytest.raises(ValueError, match="format 99"):
+        eosfast.SharpnessTracker.from_state({**dict(state), "format": 99})
+    cls, args = state.__reduce__()
+    assert args[-1] == _core.TrackerState.FORMAT
+    with pytest.raises(ValueError, match="format 0, this eosfast reads format"):
+        cls(*args[:-1], 0)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(state, protocol=protocol))
+        np.testing.assert_array_equal(again.vectors, state.vectors)
+        assert again.options.seed == state.options.seed
+
+
+def test_a_checkpoint_written_before_the_struct_still_loads(rng):
+    """The tracker state as eosfast 0.1 saved it: a dict with the constructor's options."""
+    tracker, A = _measured_tracker(rng, seed=7)
+    state = dict(tracker.state())
+    legacy = {key: state[key] for key in ("vectors", "values", "older", "k", "rng_state")}
+    legacy["measurements"] = state["measurements"]
+    legacy["options"] = {
+        "k": 2,
+        "tol": 1e-6,
+        "value_tol": None,
+        "grow_above": None,
+        "max_k": 64,
+        "seed": 7,
+        "max_matvecs": None,
+    }
+    restored = eosfast.SharpnessTracker.from_state(legacy)
+    assert restored._core.seed == tracker._core.seed and not math.isnan(
+        restored.last.eigenvalues[0]
+    )
+    B = A + 0.03 * np.diag(np.arange(40.0))
+    np.testing.assert_array_equal(restored.measure(B).eigenvalues, tracker.measure(B).eigenvalues)
