@@ -182,12 +182,7 @@ def _from_environment() -> None:
 
 
 def _register_with_threadpoolctl() -> None:
-    try:
-        import threadpoolctl
-    except ImportError:  # pragma: no cover - a declared dependency
-        return
-    if not hasattr(threadpoolctl, "register"):  # pragma: no cover - threadpoolctl < 3.5
-        return
+    import threadpoolctl  # a required dependency (>= 3.5, which has register)
 
     class EosfastController(threadpoolctl.LibController):
         user_api = "eosfast"
