@@ -24,38 +24,37 @@ inline double difference_step(ConstVecRef x, ConstVecRef v, double power)
     const double eps = std::numeric_limits<double>::epsilon();
     return vn == 0.0 ? 0.0 : std::pow(eps, power) * std::max(1.0, norm(x)) / vn;
 }
+
+// out = (f(x + h v) - f(x - h v)) / (2 h), f(y, out) writing a vector function
+// of y into out; zero when v = 0.
+template <class F>
+void central_difference(F&& f, ConstVecRef x, ConstVecRef v, double power, VecRef out)
+{
+    const double h = difference_step(x, v, power);
+    if (h == 0.0) {
+        out.setZero();
+        return;
+    }
+    Vector xp = x + h * v, fp(x.size());
+    f(xp, fp);
+    xp = x - h * v;
+    f(xp, out);
+    out = (fp - out) / (2.0 * h);
+}
 }  // namespace detail
 
 // H v for one vector by central differences of `grad`.
 template <class Grad>
 void finite_difference_hvp(Grad&& grad, ConstVecRef x, ConstVecRef v, VecRef out)
 {
-    const double h = detail::difference_step(x, v, 1.0 / 3.0);
-    if (h == 0.0) {
-        out.setZero();
-        return;
-    }
-    Vector xp = x + h * v, gp(x.size());
-    grad(xp, gp);
-    xp = x - h * v;
-    grad(xp, out);
-    out = (gp - out) / (2.0 * h);
+    detail::central_difference(grad, x, v, 1.0 / 3.0, out);
 }
 
 // grad^3 L(x)[u, u] by central differences of H(.) u.
 template <class Hvp>
 void finite_difference_third_from_hvp(Hvp&& hvp, ConstVecRef x, ConstVecRef u, VecRef out)
 {
-    const double h = detail::difference_step(x, u, 1.0 / 3.0);
-    if (h == 0.0) {
-        out.setZero();
-        return;
-    }
-    Vector xp = x + h * u, hp(x.size());
-    hvp(xp, u, hp);
-    xp = x - h * u;
-    hvp(xp, u, out);
-    out = (hp - out) / (2.0 * h);
+    detail::central_difference([&](ConstVecRef y, VecRef o) { hvp(y, u, o); }, x, u, 1.0 / 3.0, out);
 }
 
 // grad^3 L(x)[u, u] = d^2/ds^2 grad L(x + s u) at s = 0, fourth order in h.
