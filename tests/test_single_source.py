@@ -164,3 +164,18 @@ def test_a_checkpoint_written_before_the_struct_still_loads(rng):
     )
     B = A + 0.03 * np.diag(np.arange(40.0))
     np.testing.assert_array_equal(restored.measure(B).eigenvalues, tracker.measure(B).eigenvalues)
+
+
+def test_activations_and_losses_come_from_core():
+    from eosfast.problems.mlp import ACTIVATIONS, LOSSES
+
+    assert ACTIVATIONS == _core.ACTIVATIONS and LOSSES == _core.MLP_LOSSES
+    assert SCHEMA["problem"]["activation"].choices == _core.ACTIVATIONS
+    assert SCHEMA["problem"]["loss"].choices == _core.MLP_LOSSES
+    X, Y = np.ones((4, 2)), np.ones((4, 1))
+    for activation in _core.ACTIVATIONS:  # every name the checker accepts builds an MLP
+        mlp = eosfast.problems.MLP(X, Y, hidden=[3], activation=activation)
+        assert mlp.activation == activation
+    for loss in _core.MLP_LOSSES:
+        labels = np.array([0, 1, 0, 1]) if loss == "ce" else Y
+        assert eosfast.problems.MLP(X, labels, hidden=[3], loss=loss).loss_name == loss

@@ -9,6 +9,7 @@ import numpy
 import numpy.typing
 
 __all__: list[str] = [
+    "ACTIVATIONS",
     "CallableOperator",
     "CallbackProblem",
     "Circle",
@@ -19,6 +20,7 @@ __all__: list[str] = [
     "LinearOperator",
     "MLP",
     "MLPHessian",
+    "MLP_LOSSES",
     "MatrixFactorization",
     "MatrixFactorizationHessian",
     "MatrixSensing",
@@ -567,6 +569,8 @@ def slq_nodes(
 def thread_setting() -> int: ...
 def threads_enabled() -> bool: ...
 
+ACTIVATIONS: tuple = ("tanh", "relu", "gelu", "softplus", "silu", "identity")
+MLP_LOSSES: tuple = ("mse", "ce")
 OPTIMIZER_NAMES: tuple
 min_thread_work: float = 131072.0
 variant: str

@@ -8,8 +8,9 @@ from .. import _core
 from .._validation import as_float_array, as_positive_int, as_real, as_vector, check_finite
 from ._base import Problem
 
-ACTIVATIONS = ("tanh", "relu", "gelu", "softplus", "silu", "identity")
-LOSSES = ("mse", "ce")
+# Declared once in C++ (src/cpp/problems/activations.hpp, mlp_heads.hpp).
+ACTIVATIONS = _core.ACTIVATIONS  # ("tanh", "relu", "gelu", "softplus", "silu", "identity")
+LOSSES = _core.MLP_LOSSES  # ("mse", "ce")
 
 
 class MLP(Problem):

@@ -18,6 +18,11 @@ py::list mlp_layer_sizes(const MLP& mlp)
 
 void init_kernels(py::module_& m)
 {
+    // The names the MLP accepts, declared once in C++ (activations.hpp, mlp_heads.hpp).
+    m.attr("ACTIVATIONS") =
+        py::tuple(py::cast(std::vector<std::string>(kActivationNames.begin(), kActivationNames.end())));
+    m.attr("MLP_LOSSES") =
+        py::tuple(py::cast(std::vector<std::string>(kMLPLossNames.begin(), kMLPLossNames.end())));
     py::class_<MLP, Problem, std::shared_ptr<MLP>>(m, "MLP", py::module_local())
         .def_static("regression", &MLP::regression, py::arg("X"), py::arg("Y"), py::arg("hidden"),
                     py::arg("activation"), py::arg("bias"), py::arg("cache_bytes"))
@@ -26,8 +31,7 @@ void init_kernels(py::module_& m)
                     py::arg("cache_bytes"))
         .def_property_readonly("layer_sizes", &mlp_layer_sizes)
         .def_property_readonly("activation", [](const MLP& p) { return activation_name(p.activation()); })
-        .def_property_readonly("loss_name",
-                               [](const MLP& p) { return p.loss_kind() == MLPLoss::MSE ? "mse" : "ce"; })
+        .def_property_readonly("loss_name", [](const MLP& p) { return mlp_loss_name(p.loss_kind()); })
         .def_property_readonly("bias", &MLP::has_bias)
         .def_property_readonly("n_samples", &MLP::n_samples)
         .def_property_readonly("chunk_state_bytes", &MLP::chunk_state_bytes)

@@ -17,6 +17,7 @@
 //   identity  z: s' = 1, s'' = s''' = 0
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -29,38 +30,22 @@ namespace eosfast {
 
 enum class Activation { Tanh, ReLU, GELU, Softplus, SiLU, Identity };
 
+// The names of the activations, in the order of the enum: the one list
+// (exported as _core.ACTIVATIONS).
+inline constexpr std::array<const char*, 6> kActivationNames{"tanh",     "relu", "gelu",
+                                                             "softplus", "silu", "identity"};
+
 inline Activation parse_activation(const std::string& name)
 {
-    if (name == "tanh") return Activation::Tanh;
-    if (name == "relu") return Activation::ReLU;
-    if (name == "gelu") return Activation::GELU;
-    if (name == "softplus") return Activation::Softplus;
-    if (name == "silu") return Activation::SiLU;
-    if (name == "identity") return Activation::Identity;
-    throw std::invalid_argument(
-        "activation must be one of 'tanh', 'relu', 'gelu', 'softplus', 'silu', "
-        "'identity', got '" +
-        name + "'");
+    std::string known;
+    for (size_t i = 0; i < kActivationNames.size(); ++i) {
+        if (name == kActivationNames[i]) return static_cast<Activation>(i);
+        known += std::string(i ? ", '" : "'") + kActivationNames[i] + "'";
+    }
+    throw std::invalid_argument("activation must be one of " + known + ", got '" + name + "'");
 }
 
-inline std::string activation_name(Activation a)
-{
-    switch (a) {
-        case Activation::Tanh:
-            return "tanh";
-        case Activation::ReLU:
-            return "relu";
-        case Activation::GELU:
-            return "gelu";
-        case Activation::Softplus:
-            return "softplus";
-        case Activation::SiLU:
-            return "silu";
-        case Activation::Identity:
-            return "identity";
-    }
-    return "unknown";
-}
+inline std::string activation_name(Activation a) { return kActivationNames[static_cast<size_t>(a)]; }
 
 namespace detail {
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -22,14 +23,18 @@ namespace eosfast {
 
 enum class MLPLoss { MSE, CrossEntropy };
 
+// The names of the losses, in the order of the enum (exported as _core.MLP_LOSSES).
+inline constexpr std::array<const char*, 2> kMLPLossNames{"mse", "ce"};
+
 inline MLPLoss parse_mlp_loss(const std::string& name)
 {
-    if (name == "mse") return MLPLoss::MSE;
-    if (name == "ce") return MLPLoss::CrossEntropy;
-    throw std::invalid_argument("loss must be 'mse' or 'ce', got '" + name + "'");
+    for (size_t i = 0; i < kMLPLossNames.size(); ++i)
+        if (name == kMLPLossNames[i]) return static_cast<MLPLoss>(i);
+    throw std::invalid_argument(std::string("loss must be '") + kMLPLossNames[0] + "' or '" +
+                                kMLPLossNames[1] + "', got '" + name + "'");
 }
 
-inline const char* mlp_loss_name(MLPLoss loss) { return loss == MLPLoss::MSE ? "mse" : "ce"; }
+inline const char* mlp_loss_name(MLPLoss loss) { return kMLPLossNames[static_cast<size_t>(loss)]; }
 
 using LabelVector = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;
 
