@@ -56,7 +56,11 @@ def test_run_writes_a_run_folder_matching_the_api(tmp_path, capsys):
     assert main(["run", str(config_path), "--quiet"]) == 0
     assert capsys.readouterr().out == ""
     run = tmp_path / "small_run"
-    assert (run / "config.toml").read_text() == SMALL
+    # the folder keeps the resolved configuration (absolute paths), the text as written is in
+    # records.h5
+    assert load_config(run / "config.toml").values == load_config(config_path).values
+    with h5py.File(run / "records.h5", "r") as f:
+        assert f.attrs["config"] == SMALL
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["steps_done"] == 60
     for stem in ("loss_sharpness",):

@@ -39,6 +39,7 @@ __all__: list[str] = [
     "build_info",
     "cpu_has_avx2_fma",
     "default_threads",
+    "diverge_floor",
     "eigsh",
     "get_num_threads",
     "gradient_flow",
@@ -472,6 +473,7 @@ def slq_nodes(
 ]: ...
 
 variant: str
+diverge_floor: float
 
 def default_threads() -> int: ...
 def pool_workers() -> int: ...

@@ -32,6 +32,24 @@ def _npy_header(rows: int, cols: int) -> bytes:
     return _MAGIC + len(body).to_bytes(2, "little") + body
 
 
+class DamagedFileError(ValueError):
+    """A file of a run that cannot be read back: truncated, corrupted or not eosfast's."""
+
+
+def check_appended(file, cols: int, rows: int, name) -> None:
+    """Raise :class:`DamagedFileError` unless ``file`` is an appender's of ``rows`` x ``cols``."""
+    file.seek(0)
+    header = file.read(_HEADER_BYTES)
+    size = os.fstat(file.fileno()).st_size
+    needed = _HEADER_BYTES + 8 * cols * rows
+    if len(header) != _HEADER_BYTES or not header.startswith(_MAGIC):
+        raise DamagedFileError(f"{name} is not a streamed eosfast record file")
+    if b"'shape': (" not in header or f", {cols}), ".encode() not in header:
+        raise DamagedFileError(f"{name} is damaged: its header does not say {cols} columns")
+    if size < needed:
+        raise DamagedFileError(f"{name} is damaged: {size} bytes, {needed} needed for {rows} rows")
+
+
 class NpyAppender:
     """Appends float64 rows to a ``.npy`` file of shape (rows, cols).
 
@@ -52,10 +70,15 @@ class NpyAppender:
             self.rows = 0
             self._file.write(_npy_header(0, self.cols))
         else:
-            self._file = open(self.path, "r+b")  # noqa: SIM115
-            header = self._file.read(_HEADER_BYTES)
-            if len(header) != _HEADER_BYTES or not header.startswith(_MAGIC):
-                raise ValueError(f"{self.path} is not a streamed eosfast record file")
+            try:
+                self._file = open(self.path, "r+b")  # noqa: SIM115
+            except FileNotFoundError:
+                raise DamagedFileError(f"{self.path} is missing") from None
+            try:
+                check_appended(self._file, self.cols, int(rows), self.path)
+            except ValueError:
+                self._file.close()
+                raise
             self.rows = int(rows)
             self._file.truncate(_HEADER_BYTES + 8 * self.cols * self.rows)
             self._file.seek(0, os.SEEK_END)
@@ -162,5 +185,5 @@ def save_checkpoint(path, state: dict) -> None:
 
 def load_checkpoint(path) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` back into a nested dict."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
+    with open(os.fspath(path), "rb") as f, np.load(f, allow_pickle=False) as data:
         return _unflatten({name: data[name] for name in data.files})

@@ -266,6 +266,8 @@ def _read_index(index: Path) -> list[dict]:
     """
     import json
 
+    from .io import DamagedFileError
+
     if not index.is_file():
         return []
     try:
@@ -274,6 +276,6 @@ def _read_index(index: Path) -> list[dict]:
             raise TypeError("rows must be objects with a name")
         return rows
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
+        raise DamagedFileError(
             f"{index} is damaged ({exc}); move it away to start a new sweep index"
-        ) from exc
+        ) from None
