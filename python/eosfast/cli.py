@@ -237,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     """The message of an exception on a single line."""
-    text = " ".join(str(exc).split())
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is None:
+        text = exc.strerror  # without the "[Errno N]" prefix: eosfast's own messages name the file
+    text = " ".join(text.split())
     return text or type(exc).__name__
 
 

@@ -101,14 +101,15 @@ class _StreamStore:
     def __init__(self, folder, widths: dict, counts: dict | None = None):
         self.folder = os.path.abspath(os.fspath(folder))
         os.makedirs(self.folder, exist_ok=True)
-        self._files = {
-            k: NpyAppender(
-                os.path.join(self.folder, f"{k}.npy"),
-                widths[k],
-                None if counts is None else int(counts[k]),
-            )
-            for k in _KINDS
-        }
+        self._files = {}
+        try:
+            for k in _KINDS:
+                rows = None if counts is None else int(counts[k])
+                self._files[k] = NpyAppender(os.path.join(self.folder, f"{k}.npy"), widths[k], rows)
+        except BaseException:  # a damaged file: close the ones already open
+            for f in self._files.values():
+                f.close()
+            raise
 
     def append(self, records: dict) -> None:
         for k in _KINDS:
