@@ -209,7 +209,7 @@ def _run_cli(args, file_size_limit=0):
 
 @pytest.mark.slow
 def test_a_seeded_loop_of_signals_loses_nothing_and_every_folder_is_consistent(tmp_path):
-    config = make_experiment(tmp_path, steps=1500, checkpoint_every=400)
+    config = make_experiment(tmp_path, steps=800, checkpoint_every=200)
     config.write_text(config.read_text().replace("flush_every = 7", "flush_every = 1"))
     start = time.monotonic()
     assert main(["run", str(config), "-q", "--out", str(tmp_path / "reference")]) == 0
@@ -218,7 +218,7 @@ def test_a_seeded_loop_of_signals_loses_nothing_and_every_folder_is_consistent(t
     rng = np.random.default_rng(2024)
     run = tmp_path / "run"
     interrupted = 0
-    for attempt in range(10):
+    for attempt in range(8):
         proc = _run_cli(["run", str(config), "-q"])
         proc.started()
         time.sleep(float(rng.uniform(0.05, 0.7 * duration)))
@@ -234,8 +234,8 @@ def test_a_seeded_loop_of_signals_loses_nothing_and_every_folder_is_consistent(t
         if (run / "checkpoint.npz").is_file():
             state = assert_consistent(run)
             assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
-            assert state["signal"] == signal.Signals(signum).name
-    assert interrupted >= 3
+            assert state["signal"] in ("SIGINT", "SIGTERM")  # this attempt or an earlier one
+    assert interrupted >= 3, interrupted
     assert main(["run", str(config), "-q"]) in (0, 3)
     assert_same_records(records_of(run), reference)
 
@@ -483,3 +483,26 @@ def test_a_callbacks_complex_values_are_refused(where):
     problem = eosfast.problems.Callback(loss_and_grad, dim=2)
     with pytest.raises(ValueError, match="complex"):
         problem.loss_and_grad(np.ones(2))
+
+
+def test_a_flipped_bit_in_the_streamed_records_is_found_on_resume(tmp_path, capsys, monkeypatch):
+    from eosfast.rundir import RunDir
+
+    class Killed(BaseException):
+        pass
+
+    def killed(self, summary):
+        raise Killed
+
+    config = make_experiment(tmp_path)
+    monkeypatch.setattr(RunDir, "write_summary", killed)
+    with pytest.raises(Killed):
+        main(["run", str(config), "-q"])
+    monkeypatch.undo()
+    path = tmp_path / "run" / "stream" / "scalars.npy"
+    data = bytearray(path.read_bytes())
+    data[300] ^= 0x10  # a data byte of the first rows
+    path.write_bytes(bytes(data))
+    assert main(["run", str(config), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "scalars.npy is damaged" in err and "checksum" in err

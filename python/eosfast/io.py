@@ -16,6 +16,7 @@ stays bounded however long the run.
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 
@@ -50,6 +51,19 @@ def check_appended(file, cols: int, rows: int, name) -> None:
         raise DamagedFileError(f"{name} is damaged: {size} bytes, {needed} needed for {rows} rows")
 
 
+def _crc_of_rows(file, nbytes: int, block: int = 1 << 22) -> int:
+    """CRC-32 of the ``nbytes`` bytes after the header."""
+    file.seek(_HEADER_BYTES)
+    crc = 0
+    while nbytes > 0:
+        chunk = file.read(min(block, nbytes))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        nbytes -= len(chunk)
+    return crc
+
+
 class NpyAppender:
     """Appends float64 rows to a ``.npy`` file of shape (rows, cols).
 
@@ -60,11 +74,21 @@ class NpyAppender:
     rows : int, optional
         Open an existing file written by an appender and keep only its first
         ``rows`` rows (the state of a checkpoint); None starts a new file.
+    crc : int, optional
+        With ``rows``: the CRC-32 of those rows' bytes (:attr:`crc` when the
+        checkpoint was written); a file whose rows do not match it is refused,
+        so a flipped bit is found instead of resumed from.
+
+    Attributes
+    ----------
+    crc : int
+        The CRC-32 of every row appended so far, kept up to date as rows come.
     """
 
-    def __init__(self, path, cols: int, rows: int | None = None):
+    def __init__(self, path, cols: int, rows: int | None = None, crc: int | None = None):
         self.path = os.fspath(path)
         self.cols = int(cols)
+        self.crc = 0
         if rows is None:
             self._file = open(self.path, "w+b")  # noqa: SIM115 - kept open while appending
             self.rows = 0
@@ -76,6 +100,12 @@ class NpyAppender:
                 raise DamagedFileError(f"{self.path} is missing") from None
             try:
                 check_appended(self._file, self.cols, int(rows), self.path)
+                self.crc = _crc_of_rows(self._file, 8 * self.cols * int(rows))
+                if crc is not None and self.crc != int(crc):
+                    raise DamagedFileError(
+                        f"{self.path} is damaged: its first {rows} rows do not match the "
+                        "checksum of the checkpoint"
+                    )
             except ValueError:
                 self._file.close()
                 raise
@@ -89,7 +119,9 @@ class NpyAppender:
         block = np.ascontiguousarray(block, dtype="<f8")
         if block.ndim != 2 or block.shape[1] != self.cols:
             raise ValueError(f"rows of shape {block.shape} do not fit {self.cols} columns")
-        self._file.write(block.tobytes())
+        data = block.tobytes()
+        self._file.write(data)
+        self.crc = zlib.crc32(data, self.crc)
         self.rows += block.shape[0]
 
     def flush(self) -> None:

@@ -98,14 +98,16 @@ class _MemoryStore:
 class _StreamStore:
     """Records appended to ``<folder>/<kind>.npy`` (see :class:`eosfast.io.NpyAppender`)."""
 
-    def __init__(self, folder, widths: dict, counts: dict | None = None):
+    def __init__(self, folder, widths: dict, counts: dict | None = None, crcs=None):
         self.folder = os.path.abspath(os.fspath(folder))
         os.makedirs(self.folder, exist_ok=True)
         self._files = {}
         try:
             for k in _KINDS:
                 rows = None if counts is None else int(counts[k])
-                self._files[k] = NpyAppender(os.path.join(self.folder, f"{k}.npy"), widths[k], rows)
+                crc = None if crcs is None else int(crcs[k])
+                path = os.path.join(self.folder, f"{k}.npy")
+                self._files[k] = NpyAppender(path, widths[k], rows, crc)
         except BaseException:  # a damaged file: close the ones already open
             for f in self._files.values():
                 f.close()
@@ -129,6 +131,7 @@ class _StreamStore:
             "mode": "stream",
             "folder": folder,
             "counts": {k: f.rows for k, f in self._files.items()},
+            "crcs": {k: f.crc for k, f in self._files.items()},
         }
 
     def close(self) -> None:
@@ -489,7 +492,7 @@ def resume(
     records = state["records"]
     if records["mode"] == "stream":
         session.store = _StreamStore(
-            _stream_folder(path, records), session.widths, records["counts"]
+            _stream_folder(path, records), session.widths, records["counts"], records.get("crcs")
         )
     else:
         session.store = _MemoryStore(session.widths, _capacities(cfg), records)
