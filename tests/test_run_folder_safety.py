@@ -506,3 +506,24 @@ def test_a_flipped_bit_in_the_streamed_records_is_found_on_resume(tmp_path, caps
     assert main(["run", str(config), "-q"]) == 2
     err = capsys.readouterr().err
     assert "scalars.npy is damaged" in err and "checksum" in err
+
+
+def test_ctrl_c_during_a_wide_block_hvp_is_answered_within_a_direction_group():
+    import threading
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((256, 60)), rng.standard_normal((256, 4))
+    problem = eosfast.problems.MLP(X, Y, hidden=(150, 150))  # one chunk of 256 samples
+    H = problem.hessian(problem.init(0))
+    V = rng.standard_normal((problem.dim, 64))
+    start = time.monotonic()
+    H @ V[:, :8]  # one direction group
+    group = time.monotonic() - start
+    timer = threading.Timer(1.5 * group, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        H @ V  # 8 groups; polled only once per chunk it would take 8 groups
+    elapsed = time.monotonic() - start
+    timer.join()
+    assert elapsed < 5.0 * group, (elapsed, group)
