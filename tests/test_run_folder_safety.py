@@ -225,10 +225,16 @@ def test_a_seeded_loop_of_signals_loses_nothing_and_every_folder_is_consistent(t
         signum = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
-        assert proc.returncode in (0, 130, 143), (proc.returncode, err)
+        # -2 / -15: the signal came while Python was still starting, before eosfast's handlers
+        assert proc.returncode in (0, 130, 143, -signal.SIGINT, -signal.SIGTERM), (
+            proc.returncode,
+            err,
+        )
         assert "Traceback" not in err and "Exception ignored" not in err, err
         if proc.returncode == 0:
             break
+        if proc.returncode < 0:
+            continue
         interrupted += 1
         assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum]
         if (run / "checkpoint.npz").is_file():

@@ -42,8 +42,17 @@ def _handler(signum, frame):
 
 
 def received() -> int | None:
-    """The first signal received inside the outermost :func:`deferred`, or None."""
+    """The first signal received inside the latest outermost :func:`deferred`, or None."""
     return _state.received
+
+
+def stop_requested() -> bool:
+    """A signal came while this thread (the main one) is inside :func:`deferred`."""
+    return _state.depth > 0 and _state.received is not None and _is_main()
+
+
+def _is_main() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def signal_name(signum: int | None) -> str | None:
@@ -53,7 +62,7 @@ def signal_name(signum: int | None) -> str | None:
 @contextlib.contextmanager
 def deferred():
     """Record SIGINT / SIGTERM instead of raising them (nestable; main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
+    if not _is_main():
         yield
         return
     outer = _state.depth == 0
@@ -77,7 +86,7 @@ def deferred():
 def advance(core, steps: int, seconds: float) -> str:
     """``core.advance(steps, seconds)``; a signal during it ends it with "interrupted"."""
     try:
-        _state.in_core = _state.depth > 0
+        _state.in_core = _state.depth > 0 and _is_main()
         status = core.advance(steps, seconds)
     except KeyboardInterrupt:  # from the handler, or a Ctrl-C outside deferred()
         status = "interrupted"

@@ -41,12 +41,13 @@ def _cmd_demo(args) -> int:
 
 def _cmd_run(args) -> int:
     from . import _signals
-    from .config import load_config
-    from .rundir import RunDir
-    from .runs import run_experiment
 
     # SIGINT / SIGTERM from here on stop the run at a consistent step (see eosfast._signals)
     with _signals.deferred():
+        from .config import load_config
+        from .rundir import RunDir
+        from .runs import run_experiment
+
         config = load_config(args.config)
         out = args.out or config["output"]["dir"]
         was_finished = not args.restart and RunDir(out).finished()

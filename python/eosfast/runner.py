@@ -272,7 +272,7 @@ class _Session:
         begin = core.step
         last_callback = last_checkpoint = begin
         while status == "running":
-            if _signals.received() is not None:
+            if _signals.stop_requested():
                 status = "interrupted"
                 break
             t = core.step
@@ -303,7 +303,7 @@ class _Session:
                     self.wall_time += time.monotonic() - start
                     start = time.monotonic()
                     self.save(self.checkpoint, "running")
-        if status == "interrupted":
+        if status == "interrupted" and _signals.stop_requested():
             self.signal = _signals.received()
         self.wall_time += time.monotonic() - start
         if self.checkpoint is not None:
@@ -450,7 +450,11 @@ def resume(
 ) -> Trajectory:
     """Continue a run from a checkpoint written by :func:`run`.
 
-    The continued run is bitwise identical to one that was never stopped.
+    The continued run is bitwise identical to one that was never stopped. A
+    checkpoint of a run that ended (completed, converged, diverged) returns its
+    trajectory at once; one that was interrupted or stopped by its callback
+    continues. Refused with ``ValueError``: a damaged or inconsistent checkpoint,
+    and a problem other than the run's own (see :func:`check_resumable`).
 
     Parameters
     ----------

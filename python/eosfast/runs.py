@@ -204,7 +204,7 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
 
     problem = build_problem(config)  # bad data fails here, before any folder is made
     x0 = None if config["run"]["init_from"] is None else initial_point(config, problem)
-    if _signals.received() is not None:
+    if _signals.stop_requested():
         raise KeyboardInterrupt  # before anything was made
     resuming = _prepare_folder(rd, config, restart)
     if resuming:
