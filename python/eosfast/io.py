@@ -51,6 +51,11 @@ def check_appended(file, cols: int, rows: int, name) -> None:
         raise DamagedFileError(f"{name} is damaged: {size} bytes, {needed} needed for {rows} rows")
 
 
+def _write_error(exc: OSError, path) -> OSError:
+    """The error of a failed write, naming the file (Python's own names none)."""
+    return OSError(exc.errno, f"cannot write {os.fspath(path)}: {exc.strerror or exc}")
+
+
 def _crc_of_rows(file, nbytes: int, block: int = 1 << 22) -> int:
     """CRC-32 of the ``nbytes`` bytes after the header."""
     file.seek(_HEADER_BYTES)
@@ -120,22 +125,30 @@ class NpyAppender:
         if block.ndim != 2 or block.shape[1] != self.cols:
             raise ValueError(f"rows of shape {block.shape} do not fit {self.cols} columns")
         data = block.tobytes()
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as exc:  # a full disk: say which file
+            raise _write_error(exc, self.path) from None
         self.crc = zlib.crc32(data, self.crc)
         self.rows += block.shape[0]
 
     def flush(self) -> None:
         """Rewrite the header with the current row count and push the file to disk."""
-        self._file.seek(0)
-        self._file.write(_npy_header(self.rows, self.cols))
-        self._file.seek(0, os.SEEK_END)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.seek(0)
+            self._file.write(_npy_header(self.rows, self.cols))
+            self._file.seek(0, os.SEEK_END)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise _write_error(exc, self.path) from None
 
     def close(self) -> None:
         if not self._file.closed:
-            self.flush()
-            self._file.close()
+            try:
+                self.flush()
+            finally:
+                self._file.close()
 
     def __enter__(self) -> NpyAppender:
         return self
@@ -202,6 +215,8 @@ def save_checkpoint(path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the old checkpoint stays
+        raise _write_error(exc, path) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
