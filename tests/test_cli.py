@@ -174,7 +174,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path, restore_thread
     config_path = _write(tmp_path, LONG)
     run = tmp_path / "small_run"
     _kill_after_checkpoint(config_path, run)
-    with h5py.File(run / "records.h5", "r", swmr=True) as f:
+    with h5py.File(run / "records.h5", "r") as f:  # plain h5py, no SWMR
         partial = len(f["steps/step"])
     assert 0 < partial < 3001
     assert main(["run", str(config_path), "-q"]) == 0
