@@ -40,19 +40,30 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .config import load_config
-    from .rundir import RunDir
-    from .runs import run_experiment
+    from . import _signals
 
-    config = load_config(args.config)
-    out = args.out or config["output"]["dir"]
-    was_finished = not args.restart and RunDir(out).finished()
-    summary = run_experiment(config, out, progress=not args.quiet, restart=args.restart)
-    if not args.quiet:
-        if was_finished:
-            print(f"{out} holds a finished run: nothing ran (pass --restart to run it again)")
-        print(_summary_line(summary))
-        print(f"run folder: {out}")
+    # SIGINT / SIGTERM from here on stop the run at a consistent step (see eosfast._signals)
+    with _signals.deferred():
+        from .config import load_config
+        from .rundir import RunDir
+        from .runs import run_experiment
+
+        config = load_config(args.config)
+        out = args.out or config["output"]["dir"]
+        was_finished = not args.restart and RunDir(out).finished()
+        summary = run_experiment(config, out, progress=not args.quiet, restart=args.restart)
+        if not args.quiet:
+            if was_finished:
+                print(f"{out} holds a finished run: nothing ran (pass --restart to run it again)")
+            print(_summary_line(summary))
+            print(f"run folder: {out}")
+        if _signals.received() is not None:
+            if not args.quiet:
+                print(
+                    f"interrupted by {_signals.signal_name(_signals.received())}: the folder "
+                    "holds a checkpoint of the last step; run the same command to continue"
+                )
+            return _signals.EXIT_CODES[_signals.received()]
     return _EXIT_CODES.get(summary["status"], 0)
 
 
@@ -180,7 +191,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import _signals
     from .config import ConfigError
+    from .io import DamagedFileError
 
     args = _parser().parse_args(argv)
     try:
@@ -188,16 +201,33 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         if args.debug:
             raise
-        print(f"eosfast: configuration error: {exc}", file=sys.stderr)
+        print(f"eosfast: configuration error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("eosfast: interrupted", file=sys.stderr)
-        return 130
-    except (_UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        return _signals.EXIT_CODES.get(_signals.received(), 130)
+    except (
+        _UsageError,
+        DamagedFileError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        FileExistsError,
+        PermissionError,
+    ) as exc:
         if args.debug:
             raise
         print(f"eosfast: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, an I/O error: the folder keeps its last checkpoint
+        if args.debug:
+            raise
+        print(
+            f"eosfast: {_one_line(exc)}; the run folder keeps its last checkpoint and "
+            "records: free space (or fix the device) and run the same command to continue",
+            file=sys.stderr,
+        )
+        return 1
     except Exception as exc:
         if args.debug:
             raise
@@ -208,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     """The message of an exception on a single line."""
-    text = " ".join(str(exc).split())
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is None:
+        text = exc.strerror  # without the "[Errno N]" prefix: eosfast's own messages name the file
+    text = " ".join(text.split())
     return text or type(exc).__name__
 
 

@@ -84,7 +84,7 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "seed": _Key("int", 0, minimum=0),
         "threads": _Key("int", 0, minimum=0, doc="0: the library default (all cores)"),
         "record_every": _Key("int", 1, minimum=1),
-        "diverge_factor": _Key("float", 1e6, minimum=1.0, positive=True),
+        "diverge_factor": _Key("float", 1e6, minimum=1.0, positive=True, doc="> 1"),
         "save_iterates_every": _Key("int", 0, minimum=0, doc="0: only the final iterate"),
         "init_from": _Key("path", None, doc="a finished run folder whose final iterate starts"),
     },
@@ -159,7 +159,15 @@ def load_config(path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    config = parse_toml_text(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (at byte {exc.start}); save the configuration as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror or exc}") from None
+    config = parse_toml_text(text, source=str(path))
     if config.values["output"]["dir"] is None:
         stem_dir = path.resolve().parent / path.stem
         config.values["output"]["dir"] = stem_dir

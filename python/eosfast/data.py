@@ -39,13 +39,33 @@ def load_npz_data(path, n_samples=None, targets="onehot", scale="none", subset_s
     ``targets`` like the digits' labels.
     """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as archive:
+    with open(path, "rb") as file:  # closed by us even when numpy fails half-way
+        try:
+            archive = np.load(file, allow_pickle=False)
+        except Exception as exc:  # garbage, a truncated zip, pickled data: numpy's many errors
+            raise ValueError(
+                f"{path} is not a readable .npz archive ({_one_line(exc)}); save it with "
+                "numpy.savez(path, X=X, Y=Y)"
+            ) from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} holds a single array, not an .npz archive of X and Y")
+        return _read_xy(archive, path, n_samples, targets, scale, subset_seed)
+
+
+def _read_xy(archive, path, n_samples, targets, scale, subset_seed):
+    with archive:
         missing = [name for name in ("X", "Y") if name not in archive.files]
         if missing:
             raise ValueError(
                 f"{path}: missing array(s) {', '.join(missing)}; found {archive.files}"
             )
-        X, Y = archive["X"], archive["Y"]
+        try:
+            X, Y = archive["X"], archive["Y"]
+        except Exception as exc:  # object arrays, truncated members, bad CRCs
+            raise ValueError(
+                f"{path}: cannot read X and Y ({_one_line(exc)}); save plain numeric arrays "
+                "with numpy.savez(path, X=X, Y=Y)"
+            ) from None
     return prepare(X, Y, n_samples, targets, scale, subset_seed, str(path))
 
 
@@ -67,7 +87,12 @@ def prepare(X, Y, n_samples, targets, scale, subset_seed, source):
     X, Y = np.asarray(X), np.asarray(Y)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{source}: X must have shape (n, d) with n, d >= 1, got {X.shape}")
-    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+    for name, A in (("X", X), ("Y", Y)):
+        if np.issubdtype(A.dtype, np.complexfloating):
+            raise ValueError(f"{source}: {name} is complex ({A.dtype}); give real numbers")
+        if A.dtype == np.bool_ or not np.issubdtype(A.dtype, np.number):
+            raise ValueError(f"{source}: {name} must hold numbers, got dtype {A.dtype}")
+    if not np.all(np.isfinite(X)):
         raise ValueError(f"{source}: X must hold finite numbers")
     if Y.ndim not in (1, 2) or Y.shape[0] != X.shape[0]:
         raise ValueError(
@@ -102,3 +127,7 @@ def prepare(X, Y, n_samples, targets, scale, subset_seed, source):
     if targets == "centered":
         onehot -= 1.0 / k
     return X, onehot
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -16,6 +16,7 @@ stays bounded however long the run.
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 
@@ -32,6 +33,42 @@ def _npy_header(rows: int, cols: int) -> bytes:
     return _MAGIC + len(body).to_bytes(2, "little") + body
 
 
+class DamagedFileError(ValueError):
+    """A file of a run that cannot be read back: truncated, corrupted or not eosfast's."""
+
+
+def check_appended(file, cols: int, rows: int, name) -> None:
+    """Raise :class:`DamagedFileError` unless ``file`` is an appender's of ``rows`` x ``cols``."""
+    file.seek(0)
+    header = file.read(_HEADER_BYTES)
+    size = os.fstat(file.fileno()).st_size
+    needed = _HEADER_BYTES + 8 * cols * rows
+    if len(header) != _HEADER_BYTES or not header.startswith(_MAGIC):
+        raise DamagedFileError(f"{name} is not a streamed eosfast record file")
+    if b"'shape': (" not in header or f", {cols}), ".encode() not in header:
+        raise DamagedFileError(f"{name} is damaged: its header does not say {cols} columns")
+    if size < needed:
+        raise DamagedFileError(f"{name} is damaged: {size} bytes, {needed} needed for {rows} rows")
+
+
+def _write_error(exc: OSError, path) -> OSError:
+    """The error of a failed write, naming the file (Python's own names none)."""
+    return OSError(exc.errno, f"cannot write {os.fspath(path)}: {exc.strerror or exc}")
+
+
+def _crc_of_rows(file, nbytes: int, block: int = 1 << 22) -> int:
+    """CRC-32 of the ``nbytes`` bytes after the header."""
+    file.seek(_HEADER_BYTES)
+    crc = 0
+    while nbytes > 0:
+        chunk = file.read(min(block, nbytes))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        nbytes -= len(chunk)
+    return crc
+
+
 class NpyAppender:
     """Appends float64 rows to a ``.npy`` file of shape (rows, cols).
 
@@ -42,20 +79,41 @@ class NpyAppender:
     rows : int, optional
         Open an existing file written by an appender and keep only its first
         ``rows`` rows (the state of a checkpoint); None starts a new file.
+    crc : int, optional
+        With ``rows``: the CRC-32 of those rows' bytes (:attr:`crc` when the
+        checkpoint was written); a file whose rows do not match it is refused,
+        so a flipped bit is found instead of resumed from.
+
+    Attributes
+    ----------
+    crc : int
+        The CRC-32 of every row appended so far, kept up to date as rows come.
     """
 
-    def __init__(self, path, cols: int, rows: int | None = None):
+    def __init__(self, path, cols: int, rows: int | None = None, crc: int | None = None):
         self.path = os.fspath(path)
         self.cols = int(cols)
+        self.crc = 0
         if rows is None:
             self._file = open(self.path, "w+b")  # noqa: SIM115 - kept open while appending
             self.rows = 0
             self._file.write(_npy_header(0, self.cols))
         else:
-            self._file = open(self.path, "r+b")  # noqa: SIM115
-            header = self._file.read(_HEADER_BYTES)
-            if len(header) != _HEADER_BYTES or not header.startswith(_MAGIC):
-                raise ValueError(f"{self.path} is not a streamed eosfast record file")
+            try:
+                self._file = open(self.path, "r+b")  # noqa: SIM115
+            except FileNotFoundError:
+                raise DamagedFileError(f"{self.path} is missing") from None
+            try:
+                check_appended(self._file, self.cols, int(rows), self.path)
+                self.crc = _crc_of_rows(self._file, 8 * self.cols * int(rows))
+                if crc is not None and self.crc != int(crc):
+                    raise DamagedFileError(
+                        f"{self.path} is damaged: its first {rows} rows do not match the "
+                        "checksum of the checkpoint"
+                    )
+            except ValueError:
+                self._file.close()
+                raise
             self.rows = int(rows)
             self._file.truncate(_HEADER_BYTES + 8 * self.cols * self.rows)
             self._file.seek(0, os.SEEK_END)
@@ -66,21 +124,31 @@ class NpyAppender:
         block = np.ascontiguousarray(block, dtype="<f8")
         if block.ndim != 2 or block.shape[1] != self.cols:
             raise ValueError(f"rows of shape {block.shape} do not fit {self.cols} columns")
-        self._file.write(block.tobytes())
+        data = block.tobytes()
+        try:
+            self._file.write(data)
+        except OSError as exc:  # a full disk: say which file
+            raise _write_error(exc, self.path) from None
+        self.crc = zlib.crc32(data, self.crc)
         self.rows += block.shape[0]
 
     def flush(self) -> None:
         """Rewrite the header with the current row count and push the file to disk."""
-        self._file.seek(0)
-        self._file.write(_npy_header(self.rows, self.cols))
-        self._file.seek(0, os.SEEK_END)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.seek(0)
+            self._file.write(_npy_header(self.rows, self.cols))
+            self._file.seek(0, os.SEEK_END)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise _write_error(exc, self.path) from None
 
     def close(self) -> None:
         if not self._file.closed:
-            self.flush()
-            self._file.close()
+            try:
+                self.flush()
+            finally:
+                self._file.close()
 
     def __enter__(self) -> NpyAppender:
         return self
@@ -147,6 +215,8 @@ def save_checkpoint(path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the old checkpoint stays
+        raise _write_error(exc, path) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -162,5 +232,5 @@ def save_checkpoint(path, state: dict) -> None:
 
 def load_checkpoint(path) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` back into a nested dict."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
+    with open(os.fspath(path), "rb") as f, np.load(f, allow_pickle=False) as data:
         return _unflatten({name: data[name] for name in data.files})

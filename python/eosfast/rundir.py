@@ -4,23 +4,30 @@ Layout (documented in ``docs/run_folder.md``)::
 
     RUN_DIR/
       config.toml     the configuration the run was started with
-      records.h5      every recorded array, appended while the run goes (HDF5, SWMR)
+      records.h5      every recorded array (HDF5), replaced whole at each write
       checkpoint.npz  the runner's latest checkpoint (eosfast.io format)
+      stream/         the runner's own record files while the run goes
       summary.json    written when the run ends: status, timings, EoS summary
       figures/        PNG and SVG figures
 
-The HDF5 file holds one group per kind of record (e.g. ``/steps``, ``/sharpness``), each a set
-of 1-D-or-more datasets sharing their first axis, growing along it. It is written in SWMR mode,
-so ``h5py.File(path, "r", swmr=True)`` reads it while the run is going.
+Every file is written whole to a temporary name, flushed to disk and renamed over the old one
+(:func:`write_bytes_atomic`), so a reader, a crash or a full disk never meets half a file: an
+I/O error (e.g. ENOSPC) is raised as an ``OSError`` naming the file, and the previous version
+stays in place. The HDF5 file is built in memory by h5py and written by that same function, so
+HDF5 itself never writes to the disk (h5py reports write errors of a file it owns only as
+"Exception ignored" messages and may crash after them).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from .io import DamagedFileError
 
 CONFIG = "config.toml"
 RECORDS = "records.h5"
@@ -31,172 +38,133 @@ FIGURES = "figures"
 #: statuses of a run that ended and need not run again
 FINISHED = ("completed", "converged", "diverged", "stopped_by_callback")
 
-
-class RecordFile:
-    """An append-only HDF5 file of records, readable while it grows (SWMR).
-
-    HDF5's single-writer/multiple-reader mode forbids creating datasets once it is on, so every
-    dataset is declared up front: ``schema`` maps ``group -> name -> (dtype, tail_shape)``.
-
-    Parameters
-    ----------
-    path : path-like
-        The file. Mode "w" creates it (replacing any old one), "a" reopens it to append more.
-    schema : dict, optional
-        Required for mode "w": the groups and datasets, e.g.
-        ``{"steps": {"step": ("int64", ()), "loss": ("float64", ())}}``.
-    attrs : dict, optional
-        Root attributes written at creation (strings, numbers, arrays).
-    """
-
-    def __init__(self, path, mode: str = "w", schema: dict | None = None, attrs=None):
-        import h5py
-
-        self.path = Path(path)
-        if mode == "w":
-            if schema is None:
-                raise ValueError("a new record file needs a schema")
-            self._file = h5py.File(self.path, "w", libver="latest")
-            for key, value in (attrs or {}).items():
-                self._file.attrs[key] = value
-            for group, columns in schema.items():
-                g = self._file.create_group(group)
-                for name, (dtype, tail) in columns.items():
-                    tail = tuple(tail)
-                    rows = max(1, 8192 // max(1, int(np.prod(tail, dtype=np.int64))))
-                    g.create_dataset(
-                        name,
-                        shape=(0, *tail),
-                        maxshape=(None, *tail),
-                        dtype=np.dtype(dtype),
-                        chunks=(rows, *tail),
-                    )
-        elif mode == "a":
-            self._file = h5py.File(self.path, "a", libver="latest")
-        else:
-            raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
-        self._file.swmr_mode = True
-
-    def lengths(self) -> dict[str, int]:
-        """The number of rows of each group (its first dataset's length)."""
-        out = {}
-        for group, g in self._file.items():
-            if hasattr(g, "values"):
-                out[group] = min((len(d) for d in g.values()), default=0)
-        return out
-
-    def append(self, records: dict) -> None:
-        """Append rows: ``records[group][name]`` arrays, each group's arrays of equal length."""
-        for group, columns in records.items():
-            if group not in self._file:
-                raise KeyError(f"{self.path}: no group {group!r} in the schema")
-            g = self._file[group]
-            lengths = {len(np.asarray(a)) for a in columns.values()}
-            if len(lengths) > 1:
-                raise ValueError(f"group {group!r}: columns of different lengths {lengths}")
-            unknown = set(columns) - set(g)
-            if unknown:
-                raise KeyError(f"group {group!r}: no dataset(s) {sorted(unknown)} in the schema")
-            for name, values in columns.items():
-                values = np.asarray(values)
-                if len(values) == 0:
-                    continue
-                d = g[name]
-                start = d.shape[0]
-                d.resize(start + len(values), axis=0)
-                d[start:] = values
-
-    def truncate(self, lengths: dict[str, int]) -> None:
-        """Cut groups back to ``lengths[group]`` rows (records past a checkpoint)."""
-        for group, n in lengths.items():
-            for d in self._file[group].values():
-                if d.shape[0] > n:
-                    d.resize(n, axis=0)
-
-    def flush(self) -> None:
-        """Make everything appended so far durable and visible to readers."""
-        self._file.flush()
-
-    def close(self) -> None:
-        if self._file.id.valid:
-            self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+# HDF5 1.10's format: metadata checksums (a damaged file is detected), readable by HDF5 >= 1.10
+_LIBVER = ("v110", "v110")
+_CHUNK_VALUES = 1 << 16  # values per chunk; every chunk carries a Fletcher-32 checksum
 
 
-def recover_records(path, lengths: dict[str, int] | None = None, block: int = 1 << 20) -> None:
-    """Rewrite a record file left by a killed run, keeping ``lengths[group]`` rows per group.
+def write_records(path, groups: dict, attrs: dict | None = None, described=None) -> None:
+    """Write a whole record file: ``groups[group][name]`` arrays sharing their first axis.
 
-    A file whose writer died cannot be reopened for writing (HDF5 leaves its SWMR-write flag
-    set), but it can be read; so its rows are copied into a fresh file that replaces it
-    atomically. ``lengths`` defaults to everything readable.
+    A value of ``groups`` that is an array instead of a dict becomes a root dataset (e.g.
+    ``x_final``). ``described`` maps ``"group/name"`` (or ``"name"``) to dataset attributes
+    (``description``, ``units``...). Every dataset is chunked with a Fletcher-32 checksum, so a
+    flipped bit in the data is reported when read, not returned.
     """
     import h5py
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(path, "r", swmr=True) as old, h5py.File(tmp, "w", libver="latest") as new:
-        for key, value in old.attrs.items():
-            new.attrs[key] = value
-        for group, g in old.items():
-            if not isinstance(g, h5py.Group):
-                new.create_dataset(group, data=g[()])
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", libver=_LIBVER) as f:
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        for group, columns in groups.items():
+            if not isinstance(columns, dict):
+                _dataset(f, group, columns, (described or {}).get(group, {}))
                 continue
-            ng = new.create_group(group)
-            keep = min((len(d) for d in g.values()), default=0)
-            if lengths is not None and group in lengths:
-                keep = min(keep, lengths[group])
-            for name, d in g.items():
-                nd = ng.create_dataset(
-                    name,
-                    shape=(keep, *d.shape[1:]),
-                    maxshape=d.maxshape,
-                    dtype=d.dtype,
-                    chunks=d.chunks,
-                )
-                for start in range(0, keep, block):
-                    stop = min(keep, start + block)
-                    nd[start:stop] = d[start:stop]
-    os.replace(tmp, path)
+            g = f.create_group(group)
+            g.attrs["step_axis"] = "axis 0 of every dataset here: the steps in step"
+            for name, values in columns.items():
+                _dataset(g, name, values, (described or {}).get(f"{group}/{name}", {}))
+    write_bytes_atomic(path, buffer.getbuffer())
+
+
+def _dataset(parent, name, values, attrs: dict) -> None:
+    values = np.asarray(values)
+    if values.ndim == 0:
+        d = parent.create_dataset(name, data=values)
+    else:
+        tail = values.shape[1:]
+        rows = max(1, min(len(values), _CHUNK_VALUES // max(1, int(np.prod(tail, dtype=np.int64)))))
+        d = parent.create_dataset(
+            name,
+            data=values,
+            maxshape=(None, *tail),
+            chunks=(rows, *tail) if all(tail) else None,
+            fletcher32=all(tail),
+        )
+    for key, value in attrs.items():
+        d.attrs[key] = value
 
 
 def read_records(path) -> dict:
-    """Every group of a record file as ``{group: {name: ndarray}}`` (safe while it is written)."""
+    """Every group of a record file as ``{group: {name: ndarray}}``.
+
+    Raises :class:`DamagedFileError` at once for a truncated or corrupted file.
+    """
     import h5py
 
     out = {}
-    with h5py.File(path, "r", swmr=True) as f:
-        for group, g in f.items():
-            if isinstance(g, h5py.Group):
-                out[group] = {name: d[()] for name, d in g.items()}
-            else:
-                out[group] = g[()]
+    try:
+        with h5py.File(path, "r") as f:
+            for group, g in f.items():
+                if isinstance(g, h5py.Group):
+                    out[group] = {name: d[()] for name, d in g.items()}
+                else:
+                    out[group] = g[()]
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # h5py's errors of a damaged file are of many kinds
+        raise DamagedFileError(
+            f"{path} is damaged or not a record file ({_one_line(exc)})"
+        ) from None
     return out
 
 
 def read_attrs(path) -> dict:
-    """The root attributes of a record file."""
+    """The root attributes of a record file (:class:`DamagedFileError` if it is damaged)."""
     import h5py
 
-    with h5py.File(path, "r", swmr=True) as f:
-        return {key: _plain(value) for key, value in f.attrs.items()}
+    try:
+        with h5py.File(path, "r") as f:
+            return {key: _plain(value) for key, value in f.attrs.items()}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # h5py's errors of a damaged file are of many kinds
+        raise DamagedFileError(
+            f"{path} is damaged or not a record file ({_one_line(exc)})"
+        ) from None
 
 
-def finalize_records(path, datasets: dict | None = None, attrs: dict | None = None) -> None:
-    """After the run: add whole datasets (e.g. ``x_final``) and attributes (e.g. ``status``)."""
-    import h5py
+def write_bytes_atomic(path, data) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``.
 
-    with h5py.File(path, "a", libver="latest") as f:
-        for name, value in (datasets or {}).items():
-            if name in f:
-                del f[name]
-            f.create_dataset(name, data=np.asarray(value))
-        for key, value in (attrs or {}).items():
-            f.attrs[key] = value
+    Every write is checked: an ``OSError`` (full disk, I/O error, read-only folder) names the
+    file, the temporary file is removed, and the old ``path`` is left as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data).cast("B")
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder) -> None:
+    """Make a rename durable (where the OS allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class RunDir:
@@ -212,14 +180,39 @@ class RunDir:
     figures = property(lambda self: self.path / FIGURES)
 
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.figures.mkdir(exist_ok=True)
+        """Make the folder, or say in one line why it cannot be made (``OSError``)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(
+                f"the output folder {self.path} is a file; choose another [output] dir or --out"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.figures.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot make the run folder {self.path}: {exc.strerror or exc}; "
+                "choose a writable [output] dir or --out",
+            ) from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise PermissionError(
+                f"the run folder {self.path} is not writable; choose another [output] dir or --out"
+            )
 
     def summary(self) -> dict | None:
-        """The summary of a run that ended, or None."""
+        """The summary of a run that ended, or None (:class:`DamagedFileError` if damaged)."""
         if not self.summary_path.is_file():
             return None
-        return json.loads(self.summary_path.read_text(encoding="utf-8"))
+        try:
+            summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DamagedFileError(
+                f"{self.summary_path} is damaged ({_one_line(exc)}); delete it to resume the run "
+                "from its checkpoint, or pass --restart"
+            ) from None
+        if not isinstance(summary, dict):
+            raise DamagedFileError(f"{self.summary_path} is not a summary (a JSON object)")
+        return summary
 
     def finished(self) -> bool:
         summary = self.summary()
@@ -233,11 +226,8 @@ class RunDir:
 
 
 def write_text_atomic(path, text: str) -> None:
-    """Write then rename, so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write then rename, so readers never see half a file (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path, obj) -> None:

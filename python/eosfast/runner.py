@@ -13,16 +13,17 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _core, _signals
 from ._validation import as_positive_int, as_vector
 from ._version import __version__
-from .io import NpyAppender, load_checkpoint, save_checkpoint
+from .io import DamagedFileError, NpyAppender, load_checkpoint, save_checkpoint
 from .optimizers import Optimizer, optimizer_from_config
 from .problems import Problem
 from .trajectory import SCALAR_COLUMNS, SHARPNESS_COLUMNS, Trajectory
 
 _KINDS = ("scalars", "sharpness", "iterates")
 _BUFFER_ROWS = 4096
+_INITIAL_ROWS = 1 << 16  # records are preallocated up to this many rows, then grown
 _PROGRESS_SECONDS = 0.2
 _FORMAT = "eosfast-checkpoint-1"
 
@@ -61,7 +62,9 @@ class _MemoryStore:
     """Records in preallocated numpy arrays (grown by doubling if ever needed)."""
 
     def __init__(self, widths: dict, capacities: dict, saved: dict | None = None):
-        self._data = {k: np.empty((max(capacities[k], 1), widths[k])) for k in _KINDS}
+        self._data = {
+            k: np.empty((min(max(capacities[k], 1), _INITIAL_ROWS), widths[k])) for k in _KINDS
+        }
         self._rows = dict.fromkeys(_KINDS, 0)
         if saved is not None:
             for k in _KINDS:
@@ -85,7 +88,7 @@ class _MemoryStore:
     def arrays(self) -> dict:
         return {k: self._data[k][: self._rows[k]] for k in _KINDS}
 
-    def payload(self) -> dict:
+    def payload(self, checkpoint=None) -> dict:
         return {"mode": "memory", **{k: self._data[k][: self._rows[k]] for k in _KINDS}}
 
     def close(self) -> None:
@@ -95,17 +98,20 @@ class _MemoryStore:
 class _StreamStore:
     """Records appended to ``<folder>/<kind>.npy`` (see :class:`eosfast.io.NpyAppender`)."""
 
-    def __init__(self, folder, widths: dict, counts: dict | None = None):
+    def __init__(self, folder, widths: dict, counts: dict | None = None, crcs=None):
         self.folder = os.path.abspath(os.fspath(folder))
         os.makedirs(self.folder, exist_ok=True)
-        self._files = {
-            k: NpyAppender(
-                os.path.join(self.folder, f"{k}.npy"),
-                widths[k],
-                None if counts is None else int(counts[k]),
-            )
-            for k in _KINDS
-        }
+        self._files = {}
+        try:
+            for k in _KINDS:
+                rows = None if counts is None else int(counts[k])
+                crc = None if crcs is None else int(crcs[k])
+                path = os.path.join(self.folder, f"{k}.npy")
+                self._files[k] = NpyAppender(path, widths[k], rows, crc)
+        except BaseException:  # a damaged file: close the ones already open
+            for f in self._files.values():
+                f.close()
+            raise
 
     def append(self, records: dict) -> None:
         for k in _KINDS:
@@ -115,13 +121,17 @@ class _StreamStore:
     def arrays(self) -> dict:
         return {k: f.load() for k, f in self._files.items()}
 
-    def payload(self) -> dict:
+    def payload(self, checkpoint=None) -> dict:
         for f in self._files.values():
             f.flush()
+        folder = self.folder
+        if checkpoint is not None:  # relative to the checkpoint: a moved folder keeps working
+            folder = os.path.relpath(folder, os.path.dirname(os.path.abspath(checkpoint)))
         return {
             "mode": "stream",
-            "folder": self.folder,
+            "folder": folder,
             "counts": {k: f.rows for k, f in self._files.items()},
+            "crcs": {k: f.crc for k, f in self._files.items()},
         }
 
     def close(self) -> None:
@@ -177,6 +187,8 @@ class _Session:
             self.progress,
         ) = callbacks
         self.wall_time = 0.0
+        self.signal = None  # the signal that interrupted the run
+        self.fingerprint = None  # the problem's fingerprint (see _fingerprint), for resume
 
     def metadata(self) -> dict:
         from . import get_num_threads
@@ -206,6 +218,7 @@ class _Session:
             "diverge_factor": self.cfg["diverge_factor"],
             "hvps": self.core.state()["hvps"],
             "wall_time": self.wall_time,
+            "signal": _signals.signal_name(self.signal),
         }
 
     def trajectory(self, status: str) -> Trajectory:
@@ -230,60 +243,71 @@ class _Session:
                 "format": _FORMAT,
                 "status": status,
                 "config": self.cfg,
-                "problem": {"name": self.problem._core.name, "dim": self.problem.dim},
+                "problem": {
+                    "name": self.problem._core.name,
+                    "dim": self.problem.dim,
+                    "fingerprint": self.fingerprint,
+                },
                 "optimizer": self.optimizer.config(),
                 "runner": self.core.state(),
                 "tracker": None if self.tracker is None else dict(self.tracker.state()),
-                "records": self.store.payload(),
+                "records": self.store.payload(path),
                 "wall_time": self.wall_time,
+                "signal": _signals.signal_name(self.signal),
             },
         )
 
     def drive(self) -> Trajectory:
+        """Run to the end, a stop or a signal; checkpoint and return the trajectory.
+
+        SIGINT / SIGTERM are deferred (see :mod:`eosfast._signals`): callbacks and checkpoints
+        always finish, and an interrupted run leaves a checkpoint of its last committed step.
+        """
+        with _signals.deferred():
+            return self._drive()
+
+    def _drive(self) -> Trajectory:
         core, status = self.core, self.core.status
         start = last_progress = time.monotonic()
         begin = core.step
         last_callback = last_checkpoint = begin
-        try:
-            while status == "running":
-                t = core.step
-                target = self.cfg["steps"]
-                if self.callback is not None:
-                    target = min(target, (t // self.callback_every + 1) * self.callback_every)
-                if self.checkpoint is not None:
-                    target = min(target, (t // self.checkpoint_every + 1) * self.checkpoint_every)
-                budget = _PROGRESS_SECONDS if self.progress is not None else math.inf
-                status = core.advance(max(target - t, 0), budget)
-                self.store.append(core.take_records())
-                if status != "running":
-                    break
-                t = core.step
-                now = time.monotonic()
-                if self.progress is not None and now - last_progress >= _PROGRESS_SECONDS:
-                    last_progress = now
-                    loss, _, sharpness = core.last
-                    self.progress(t, loss, sharpness)
-                if (
-                    self.callback is not None
-                    and t % self.callback_every == 0
-                    and t != last_callback
-                ):
-                    last_callback = t
-                    if self.callback(RunInfo(self)):
-                        status = "stopped_by_callback"
-                        break
-                if self.checkpoint is not None and t % self.checkpoint_every == 0:
-                    if t != last_checkpoint:
-                        last_checkpoint = t
-                        self.wall_time += time.monotonic() - start
-                        start = time.monotonic()
-                        self.save(self.checkpoint, "running")
-        except KeyboardInterrupt:
+        while status == "running":
+            if _signals.stop_requested():
+                status = "interrupted"
+                break
+            t = core.step
+            target = self.cfg["steps"]
+            if self.callback is not None:
+                target = min(target, (t // self.callback_every + 1) * self.callback_every)
+            if self.checkpoint is not None:
+                target = min(target, (t // self.checkpoint_every + 1) * self.checkpoint_every)
+            budget = _PROGRESS_SECONDS if self.progress is not None else math.inf
+            status = _signals.advance(core, max(target - t, 0), budget)
             self.store.append(core.take_records())
-            status = "interrupted"
+            if status != "running":
+                break
+            t = core.step
+            now = time.monotonic()
+            if self.progress is not None and now - last_progress >= _PROGRESS_SECONDS:
+                last_progress = now
+                loss, _, sharpness = core.last
+                self.progress(t, loss, sharpness)
+            if self.callback is not None and t % self.callback_every == 0 and t != last_callback:
+                last_callback = t
+                if self.callback(RunInfo(self)):
+                    status = "stopped_by_callback"
+                    break
+            if self.checkpoint is not None and t % self.checkpoint_every == 0:
+                if t != last_checkpoint:
+                    last_checkpoint = t
+                    self.wall_time += time.monotonic() - start
+                    start = time.monotonic()
+                    self.save(self.checkpoint, "running")
+        if status == "interrupted" and _signals.stop_requested():
+            self.signal = _signals.received()
         self.wall_time += time.monotonic() - start
-        if self.checkpoint is not None and status != "interrupted":
-            self.save(self.checkpoint, status)
+        if self.checkpoint is not None:
+            self.save(self.checkpoint, status)  # an interrupted run: its last committed step
         if self.progress is not None:
             loss, _, sharpness = core.last
             self.progress(core.step, loss, sharpness)
@@ -350,10 +374,15 @@ def run(
     checkpoint : str or PathLike, optional
         Write the full state there (atomically) every ``checkpoint_every`` steps
         (default ``steps // 10``) and when the run ends; continue with
-        :func:`eosfast.resume`. An interrupted run keeps its last checkpoint.
+        :func:`eosfast.resume`. An interrupted run (SIGINT or SIGTERM) writes a
+        checkpoint of its last committed step before it returns. Checkpoints
+        refer to ``stream`` by a path relative to their own folder, so a folder
+        holding both can be moved or copied.
     diverge_factor : float
         Stop with status "diverged" when L is not finite or |L| exceeds
-        ``diverge_factor * |L(x0)|`` (``inf``: only non-finite losses stop).
+        ``diverge_factor * max(|L(x0)|, eosfast._core.diverge_floor)`` (the floor,
+        1.0, keeps a run started near a minimum, L(x0) ~ 0, from "diverging" at its
+        first ordinary loss; ``inf``: only non-finite losses stop).
     progress : callable, optional
         ``progress(step, loss, sharpness)`` about every 0.2 s and at the end
         (``loss`` and ``sharpness`` are the latest evaluated / measured values).
@@ -369,7 +398,9 @@ def run(
     Trajectory
         Status "completed", "converged" (NormalizedGD at a zero gradient,
         SqrtGD / PowerLossGD at L <= loss_min), "diverged", "interrupted"
-        (Ctrl-C: the records up to the last completed step) or
+        (SIGINT / Ctrl-C or SIGTERM, its name in ``metadata["signal"]``: the
+        records up to the last committed step; signals are deferred while
+        callbacks and checkpoints run, so those always finish) or
         "stopped_by_callback".
     """
     if not isinstance(problem, Problem):
@@ -398,6 +429,8 @@ def run(
     if cfg["sharpness_every"] == 0:
         tracker = None
     session = _Session(problem, optimizer, tracker, cfg, x0, callbacks)
+    if checkpoint is not None:
+        session.fingerprint = _fingerprint(problem, x0)
     if stream is None:
         session.store = _MemoryStore(session.widths, _capacities(cfg))
     else:
@@ -417,7 +450,11 @@ def resume(
 ) -> Trajectory:
     """Continue a run from a checkpoint written by :func:`run`.
 
-    The continued run is bitwise identical to one that was never stopped.
+    The continued run is bitwise identical to one that was never stopped. A
+    checkpoint of a run that ended (completed, converged, diverged) returns its
+    trajectory at once; one that was interrupted or stopped by its callback
+    continues. Refused with ``ValueError``: a damaged or inconsistent checkpoint,
+    and a problem other than the run's own (see :func:`check_resumable`).
 
     Parameters
     ----------
@@ -431,17 +468,9 @@ def resume(
         Where and how often to keep checkpointing: default the same file and
         interval as the original run.
     """
-    state = load_checkpoint(path)
-    if state.get("format") != _FORMAT:
-        raise ValueError(f"{os.fspath(path)} is not an eosfast checkpoint")
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
+    state = check_resumable(path, problem)
     saved = state["problem"]
-    if saved["dim"] != problem.dim or saved["name"] != problem._core.name:
-        raise ValueError(
-            f"the checkpoint is of a {saved['name']} problem of dim {saved['dim']}, "
-            f"got {problem._core.name} of dim {problem.dim}"
-        )
+    fingerprint = saved.get("fingerprint")
     cfg = dict(state["config"])
     optimizer = optimizer_from_config(state["optimizer"])
     tracker = None
@@ -463,12 +492,142 @@ def resume(
     session = _Session(problem, optimizer, tracker, cfg, x, callbacks)
     session.core.restore(runner_state)
     session.wall_time = float(state.get("wall_time", 0.0))
+    session.fingerprint = fingerprint
     records = state["records"]
     if records["mode"] == "stream":
-        session.store = _StreamStore(records["folder"], session.widths, records["counts"])
+        session.store = _StreamStore(
+            _stream_folder(path, records), session.widths, records["counts"], records.get("crcs")
+        )
     else:
         session.store = _MemoryStore(session.widths, _capacities(cfg), records)
-    if state["status"] in ("completed", "converged", "diverged"):
+    if state["status"] in ("completed", "converged", "diverged"):  # a callback's stop: go on
+        traj = session.trajectory(state["status"])
         session.store.close()
-        return session.trajectory(state["status"])
+        return traj
     return session.drive()
+
+
+def check_resumable(path, problem) -> dict:
+    """The checkpoint's state if ``problem`` may continue it; ``ValueError`` saying why not.
+
+    Refuses a damaged or inconsistent checkpoint and a problem other than the run's own: another
+    name or dim, or the same ones with other data (its fingerprint, L and grad L at x0, differs).
+    """
+    state = _read_checkpoint(path)
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
+    saved = state["problem"]
+    if saved["dim"] != problem.dim or saved["name"] != problem._core.name:
+        raise ValueError(
+            f"the checkpoint is of a {saved['name']} problem of dim {saved['dim']}, "
+            f"got {problem._core.name} of dim {problem.dim}"
+        )
+    fingerprint = saved.get("fingerprint")
+    if fingerprint is not None and not _same_fingerprint(
+        fingerprint, _fingerprint(problem, fingerprint["x0"])
+    ):
+        raise ValueError(
+            f"{os.fspath(path)} is a run of a different {saved['name']} problem (same name and "
+            "dim, but its loss and gradient differ: other data or architecture); resume it "
+            "with the problem it was started on"
+        )
+    return state
+
+
+def _stream_folder(checkpoint, records: dict) -> str:
+    """The stream folder of a checkpoint (stored relative to it; older ones: absolute)."""
+    base = os.path.dirname(os.path.abspath(os.fspath(checkpoint)))
+    return os.path.normpath(os.path.join(base, records["folder"]))
+
+
+_PROBE_SLICES = 8
+
+
+def _fingerprint(problem, x0) -> dict:
+    """L and sums of grad L over interleaved slices at x0: they change with the problem's data.
+
+    Stored in checkpoints so that :func:`resume` refuses a problem of the same name and dim
+    whose data or architecture differ.
+    """
+    x0 = np.array(x0, dtype=np.float64)
+    loss, grad = problem.loss_and_grad(x0)
+    grad = np.asarray(grad, dtype=np.float64)
+    sums = [float(grad[i::_PROBE_SLICES].sum()) for i in range(_PROBE_SLICES)]
+    return {"x0": x0, "loss": float(loss), "grad_sums": np.array(sums)}
+
+
+def _same_fingerprint(a: dict, b: dict) -> bool:
+    """Equal up to rounding (another build variant may round differently)."""
+    va = np.concatenate([[a["loss"]], np.asarray(a["grad_sums"], dtype=np.float64)])
+    vb = np.concatenate([[b["loss"]], np.asarray(b["grad_sums"], dtype=np.float64)])
+    if va.shape != vb.shape:
+        return False
+    scale = max(float(np.max(np.abs(va))), 1e-300)
+    return bool(np.all(np.abs(va - vb) <= 1e-9 * scale))
+
+
+_STATUSES = ("running", "completed", "converged", "diverged", "interrupted", "stopped_by_callback")
+
+
+def _read_checkpoint(path) -> dict:
+    """A checkpoint, checked for damage and for consistency before anything trusts it."""
+    name = os.fspath(path)
+    try:
+        state = load_checkpoint(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zipfile, numpy and OS errors of a damaged file
+        raise DamagedFileError(f"{name} is damaged and cannot be read ({_one_line(exc)})") from None
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise ValueError(f"{name} is not an eosfast checkpoint")
+    try:
+        _check_state(state)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DamagedFileError(
+            f"{name} is inconsistent, refusing to resume it: {_one_line(exc)}"
+        ) from None
+    return state
+
+
+def _check_state(state: dict) -> None:
+    def count(value, what, top=None):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{what} must be an integer, got {value!r}")
+        if value < 0 or (top is not None and value > top):
+            raise ValueError(f"{what} = {value} is out of range [0, {top}]")
+        return int(value)
+
+    cfg, runner, problem = state["config"], state["runner"], state["problem"]
+    steps = count(cfg["steps"], "config steps")
+    for key in ("record_every", "checkpoint_every"):
+        if count(cfg[key], f"config {key}") < 1:
+            raise ValueError(f"config {key} must be >= 1")
+    for key in ("sharpness_every", "save_iterates_every"):
+        count(cfg[key], f"config {key}")
+    dim = count(problem["dim"], "problem dim")
+    step = count(runner["step"], "runner step", steps)
+    count(runner["hvps"], "runner hvps")
+    if state["status"] not in _STATUSES or runner["status"] not in _STATUSES:
+        raise ValueError(f"unknown status {state['status']!r} / {runner['status']!r}")
+    x = np.asarray(runner["x"])
+    if x.shape != (dim,) or not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"the iterate has shape {x.shape} and dtype {x.dtype}, the dim is {dim}")
+    if runner["status"] == "running" and not np.all(np.isfinite(x)):
+        raise ValueError("the iterate of a running run is not finite")
+    records = state["records"]
+    if records["mode"] == "stream":
+        for kind in _KINDS:
+            count(records["counts"][kind], f"record count of {kind}", step + 2)
+    elif records["mode"] == "memory":
+        for kind in _KINDS:
+            rows = np.asarray(records[kind])
+            if rows.ndim != 2 and rows.size:
+                raise ValueError(f"the {kind} records have shape {rows.shape}")
+            if len(rows) > step + 2:
+                raise ValueError(f"{len(rows)} {kind} records for {step} steps")
+    else:
+        raise ValueError(f"unknown record mode {records['mode']!r}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -14,30 +14,50 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _signals
 from .config import Config, ConfigError, load_config
 from .optimizers import OPTIMIZER_NAMES
-from .rundir import (
-    FINISHED,
-    RecordFile,
-    RunDir,
-    finalize_records,
-    read_attrs,
-    read_records,
-    recover_records,
-)
+from .rundir import FINISHED, DamagedFileError, RunDir, read_attrs, read_records, write_records
 
 STREAM = "stream"  # the runner's own record files while the run goes (removed at the end)
 
+# Every dataset of records.h5: (description, units), written as its HDF5 attributes.
+DATASETS = {
+    "steps/step": ("step t of each record (every record_every steps and the last)", "steps"),
+    "steps/loss": ("L(x_t), the training loss", "loss"),
+    "steps/grad_norm": ("|grad L(x_t)|, Euclidean norm", "loss per parameter unit"),
+    "steps/step_norm": ("|x_{t+1} - x_t| (NaN at the last step)", "parameter units"),
+    "steps/lr": ("the scheduled learning rate lr_t", "optimizer's own"),
+    "steps/effective_lr": ("the lr of the equivalent GD step on L", "parameter units^2 per loss"),
+    "steps/objective": ("what the optimizer descends: L, sqrt(L - loss_min), ...", "objective"),
+    "sharpness/step": ("steps of the sharpness measurements", "steps"),
+    "sharpness/hvps": ("Hessian-vector products spent per measurement", "HVPs"),
+    "sharpness/threshold": (
+        "the optimizer's stability threshold on lambda_1 (2/lr for GD)",
+        "loss per parameter unit^2",
+    ),
+    "sharpness/ratio": ("eigenvalues[:, 0] / threshold (>= 1: at or past the edge)", "1"),
+    "sharpness/inv_stableness_sum": ("NGD: 1/S_t + 1/S_{t+1}, S = lr_eff lambda_1", "1"),
+    "sharpness/sqrt_loss_sum": ("sqrt(L_t - L_min) + sqrt(L_{t+1} - L_min)", "sqrt(loss)"),
+    "sharpness/sqrt_loss_reference": (
+        "Phase-II value of sqrt_loss_sum: lr sqrt(lambda_1/2) (NGD), lr lambda_1/2 (sqrt-GD)",
+        "sqrt(loss)",
+    ),
+    "sharpness/eigenvalues": (
+        "top-k eigenvalues of grad^2 L(x_t), descending",
+        "loss per parameter unit^2",
+    ),
+    "sharpness/step_overlap": ("cosines of x_{t+1} - x_t with the eigenvectors", "1"),
+    "sharpness/grad_overlap": ("cosines of grad L(x_t) with the eigenvectors", "1"),
+    "iterates/step": ("steps of the saved iterates", "steps"),
+    "iterates/x": ("the iterate x_t", "parameter units"),
+    "x_final": ("the final iterate", "parameter units"),
+}
 _SCALARS = ("loss", "grad_norm", "step_norm", "lr", "effective_lr", "objective")
-_SHARP_SCALARS = (
-    "threshold",
-    "ratio",
-    "inv_stableness_sum",
-    "sqrt_loss_sum",
-    "sqrt_loss_reference",
-)
 _SHARP_BLOCKS = ("eigenvalues", "step_overlap", "grad_overlap")
 _OPTIMIZER_NAMES = {n.config: n.title for n in OPTIMIZER_NAMES if n.config}
+# rewriting records.h5 may take at most this share of the run's time (the rest waits)
+_RECORD_SHARE = 0.05
 
 
 def build_problem(config: Config):
@@ -81,9 +101,12 @@ def initial_point(config: Config, problem) -> np.ndarray:
     if source is None:
         return problem.init(config["run"]["seed"])
     records = RunDir(source).records
-    if not RunDir(source).finished() or not records.is_file():
-        raise ConfigError(f"[run] init_from: {source} is not a finished run folder")
-    x0 = read_records(records).get("x_final")
+    try:
+        if not RunDir(source).finished() or not records.is_file():
+            raise ConfigError(f"[run] init_from: {source} is not a finished run folder")
+        x0 = read_records(records).get("x_final")
+    except DamagedFileError as exc:
+        raise ConfigError(f"[run] init_from: {exc}") from None
     if x0 is None or np.shape(x0) != (problem.dim,):
         raise ConfigError(
             f"[run] init_from: the final iterate in {records} has shape {np.shape(x0)}, "
@@ -92,88 +115,56 @@ def initial_point(config: Config, problem) -> np.ndarray:
     return np.asarray(x0, dtype=np.float64)
 
 
-def record_schema(k: int, dim: int, iterates: bool) -> dict:
-    """The HDF5 groups and datasets of a run (see docs/run_folder.md)."""
-    schema = {
-        "steps": {"step": ("int64", ()), **{n: ("float64", ()) for n in _SCALARS}},
-        "sharpness": {
-            "step": ("int64", ()),
-            "hvps": ("int64", ()),
-            **{n: ("float64", ()) for n in _SHARP_SCALARS},
-            **{n: ("float64", (k,)) for n in _SHARP_BLOCKS},
-        },
-    }
-    if iterates:
-        schema["iterates"] = {"step": ("int64", ()), "x": ("float64", (dim,))}
-    return schema
+def described() -> dict:
+    """The attributes of every dataset: ``{"group/name": {"description": ..., "units": ...}}``."""
+    return {key: {"description": d, "units": u} for key, (d, u) in DATASETS.items()}
 
 
-def _trajectory_rows(traj, start: dict, k: int, iterates: bool) -> dict:
-    """The rows of a Trajectory from ``start[group]`` on, in the run folder's layout."""
-    rows = {}
-    s = start["steps"]
-    rows["steps"] = {"step": traj.steps[s:], **{n: getattr(traj, n)[s:] for n in _SCALARS}}
-    s = start["sharpness"]
-    eos = traj.eos
-    sharp = {"step": traj.sharpness_steps[s:], "hvps": traj.hvps[s:]}
+def trajectory_rows(traj, k: int, iterates: bool) -> dict:
+    """A Trajectory's records in the run folder's layout: only the columns its optimizer has."""
+    rows = {"steps": {"step": traj.steps, **{n: getattr(traj, n) for n in _SCALARS}}}
+    sharp = {"step": traj.sharpness_steps, "hvps": traj.hvps, "threshold": traj.threshold}
+    sharp.update(traj.eos)  # ratio, and the optimizer's own indicators
     m = len(sharp["step"])
-    sharp["threshold"] = traj.threshold[s:]
-    sharp["ratio"] = traj.ratio[s:]
-    for name in ("inv_stableness_sum", "sqrt_loss_sum", "sqrt_loss_reference"):
-        sharp[name] = eos[name][s:] if name in eos else np.full(m, np.nan)
     for name in _SHARP_BLOCKS:
         block = np.full((m, k), np.nan)
-        values = getattr(traj, name)[s:]
+        values = getattr(traj, name)
         block[:, : values.shape[1]] = values[:, :k]
         sharp[name] = block
     rows["sharpness"] = sharp
     if iterates:
-        s = start["iterates"]
-        rows["iterates"] = {"step": traj.iterate_steps[s:], "x": traj.iterates[s:]}
+        rows["iterates"] = {"step": traj.iterate_steps, "x": np.asarray(traj.iterates)}
     return rows
 
 
 class _Recorder:
-    """Appends a running trajectory's new rows to records.h5 (the runner's callback)."""
+    """Writes a running trajectory's records to records.h5 (the runner's callback).
 
-    def __init__(self, path, schema, k, iterates, attrs=None, resume_lengths=None):
-        self.k, self.iterates = k, iterates
-        if resume_lengths is None:
-            self.file = RecordFile(path, "w", schema, attrs)
-            self.written = dict.fromkeys(schema, 0)
-        else:
-            recover_records(path, resume_lengths)
-            self.file = RecordFile(path, "a")
-            self.written = self.file.lengths()
+    The whole file is rewritten each time (write-then-rename, see
+    :func:`eosfast.rundir.write_records`), so it is always complete and opens with plain h5py;
+    writes are skipped while the last one took more than ``_RECORD_SHARE`` of the time since.
+    """
 
-    def write(self, traj) -> None:
-        rows = _trajectory_rows(traj, self.written, self.k, self.iterates)
-        self.file.append(rows)
-        for group, columns in rows.items():
-            self.written[group] += len(next(iter(columns.values())))
-        self.file.flush()
+    def __init__(self, path, k, iterates, attrs):
+        self.path, self.k, self.iterates, self.attrs = path, k, iterates, attrs
+        self._last_end = time.monotonic()
+        self._last_cost = 0.0
+
+    def write(self, traj, final: dict | None = None) -> None:
+        start = time.monotonic()
+        groups = trajectory_rows(traj, self.k, self.iterates)
+        attrs = {**self.attrs, "status": traj.status, "steps_done": traj.step}
+        if final is not None:
+            groups["x_final"] = traj.x_final
+            attrs.update(final)
+        write_records(self.path, groups, attrs, described())
+        self._last_end = time.monotonic()
+        self._last_cost = self._last_end - start
 
     def __call__(self, info) -> bool:
-        self.write(info.trajectory())
+        if self._last_cost <= _RECORD_SHARE * (time.monotonic() - self._last_end):
+            self.write(info.trajectory())
         return False
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _checkpoint_lengths(path) -> dict | None:
-    """Rows per group at a checkpoint (its streamed record counts), None if unreadable."""
-    import eosfast
-
-    try:
-        counts = eosfast.io.load_checkpoint(path)["records"]["counts"]
-    except (OSError, KeyError, TypeError, ValueError):
-        return None
-    return {
-        "steps": int(counts["scalars"]),
-        "sharpness": int(counts["sharpness"]),
-        "iterates": int(counts["iterates"]),
-    }
 
 
 def run_experiment(
@@ -203,14 +194,27 @@ def run_experiment(
     dict
         The summary also written to ``summary.json``.
     """
+    with _signals.deferred():  # a signal stops the run at a consistent step, see below
+        return _run_experiment(config, RunDir(run_dir), progress, restart, threads)
+
+
+def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> dict:
     import eosfast
 
     from .progress import ProgressBar
 
-    rd = RunDir(run_dir)
     problem = build_problem(config)  # bad data fails here, before any folder is made
+    x0 = None if config["run"]["init_from"] is None else initial_point(config, problem)
+    if _signals.stop_requested():
+        raise KeyboardInterrupt  # before anything was made
     resuming = _prepare_folder(rd, config, restart)
+    if resuming:
+        try:
+            eosfast.runner.check_resumable(rd.checkpoint, problem)
+        except ValueError as exc:  # damaged, inconsistent, or of another problem
+            raise ConfigError(f"cannot resume: {exc}; pass --restart to start over") from None
     if resuming is None:
+        shutil.rmtree(rd.path / STREAM, ignore_errors=True)  # left by a kill after the summary
         return rd.summary()
     threads = config["run"]["threads"] if threads is None else threads
     if threads:
@@ -218,11 +222,6 @@ def run_experiment(
     optimizer = build_optimizer(config)
     tracking, run_cfg, out_cfg = config["tracking"], config["run"], config["output"]
     k = tracking["k"]
-    iterates = run_cfg["save_iterates_every"] > 0
-    schema = record_schema(k, problem.dim, iterates)
-    lengths = _checkpoint_lengths(rd.checkpoint) if resuming else None
-    if resuming and (lengths is None or not rd.records.is_file()):
-        resuming = False  # nothing consistent to continue from: start over
     if not resuming:
         shutil.rmtree(rd.path / STREAM, ignore_errors=True)
         rd.checkpoint.unlink(missing_ok=True)
@@ -234,7 +233,7 @@ def run_experiment(
         "lr": config["optimizer"]["lr"],
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    recorder = _Recorder(rd.records, schema, k, iterates, attrs, lengths if resuming else None)
+    recorder = _Recorder(rd.records, k, run_cfg["save_iterates_every"] > 0, attrs)
     steps = run_cfg["steps"]
     label = f"{config['optimizer']['type']} lr={config['optimizer']['lr']:g}"
     bar = ProgressBar(steps, label, enabled=None if progress else False)
@@ -248,7 +247,10 @@ def run_experiment(
     start = time.perf_counter()
     try:
         if resuming:
-            traj = eosfast.resume(rd.checkpoint, problem, **hooks)
+            try:
+                traj = eosfast.resume(rd.checkpoint, problem, **hooks)
+            except DamagedFileError as exc:  # a damaged checkpoint or stream/ file
+                raise ConfigError(f"cannot resume: {exc}; pass --restart to start over") from None
         else:
             tracker = None
             if tracking["sharpness_every"] > 0:
@@ -256,7 +258,7 @@ def run_experiment(
             traj = eosfast.run(
                 problem,
                 optimizer,
-                initial_point(config, problem),
+                problem.init(run_cfg["seed"]) if x0 is None else x0,
                 steps,
                 sharpness_every=tracking["sharpness_every"],
                 tracker=tracker,
@@ -266,24 +268,15 @@ def run_experiment(
                 stream=rd.path / STREAM,
                 **hooks,
             )
-        recorder.write(traj)
     finally:
         bar.close()
-        recorder.close()
+    # the checkpoint is of traj.step; the records and the summary now follow it
+    recorder.write(traj, final={"eos_onset": -1 if traj.eos_onset is None else traj.eos_onset})
     summary = _summarise(config, traj, time.perf_counter() - start, resuming)
-    finalize_records(
-        rd.records,
-        datasets={"x_final": traj.x_final},
-        attrs={
-            "status": traj.status,
-            "steps_done": traj.step,
-            "eos_onset": -1 if traj.eos_onset is None else traj.eos_onset,
-        },
-    )
-    if traj.status in FINISHED:
-        shutil.rmtree(rd.path / STREAM, ignore_errors=True)
     rd.write_summary(summary)
-    if out_cfg["figures"]:
+    if traj.status in FINISHED:
+        shutil.rmtree(rd.path / STREAM, ignore_errors=True)  # only after the summary says so
+    if out_cfg["figures"] and traj.status != "interrupted":
         plot_run(rd.path)
     return summary
 
@@ -303,14 +296,20 @@ def _prepare_folder(rd: RunDir, config: Config, restart: bool) -> bool | None:
             )
         if rd.finished():
             return None
+        if rd.checkpoint.is_file() and not (rd.path / STREAM).is_dir():
+            raise ConfigError(
+                f"{rd.path} has a checkpoint but no {STREAM}/ folder of records to continue; "
+                "pass --restart to start over"
+            )
         return rd.checkpoint.is_file()
+    rd.create()  # before anything is deleted: a folder that cannot be written is refused
     if restart and rd.path.exists():
         for name in (rd.records, rd.checkpoint, rd.summary_path):
             name.unlink(missing_ok=True)
         shutil.rmtree(rd.path / STREAM, ignore_errors=True)
         shutil.rmtree(rd.figures, ignore_errors=True)
-    rd.create()
-    rd.write_config(config.text if config.text is not None else config.to_toml())
+        rd.create()
+    rd.write_config(config.to_toml())  # resolved: absolute paths, so it reads from the folder
     return False
 
 

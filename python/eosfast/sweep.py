@@ -227,35 +227,51 @@ def sweep(
             skipped[name] = RunDir(run_dir).summary()
             continue
         tasks[name] = {"config_text": overridden.to_toml(), "run_dir": str(run_dir)}
-    results = run_tasks(
+    rows = [
+        {"name": n, "run_dir": str(out / n), "status": s.get("status"), "skipped": True}
+        for n, s in skipped.items()
+    ]
+    merged = {row["name"]: row for row in earlier}
+    merged.update((row["name"], row) for row in rows)
+
+    def done(result):  # the index follows each finished task: an interrupted sweep keeps it
+        row = _task_row(result, out)
+        rows.append(row)
+        merged[row["name"]] = row
+        write_json_atomic(out / "sweep.json", {"results": list(merged.values())})
+        if on_done is not None:
+            on_done(result)
+
+    write_json_atomic(out / "sweep.json", {"results": list(merged.values())})
+    run_tasks(
         _sweep_task,
         tasks,
         scheduler=scheduler,
         threads_per_task=threads_per_task,
         cores=cores,
-        on_done=on_done,
+        on_done=done,
     )
-    rows = [
-        {"name": n, "run_dir": str(out / n), "status": s.get("status"), "skipped": True}
-        for n, s in skipped.items()
-    ]
-    for r in results:
-        row = {
-            "name": r.name,
-            "run_dir": str(out / r.name),
-            "skipped": False,
-            "seconds": r.seconds,
-            "threads": r.extra.get("threads"),
-        }
-        if r.ok:
-            row["status"] = r.value.get("status")
-        else:
-            row.update(status="failed", error=r.error, traceback=r.traceback)
-        rows.append(row)
+    order = {name: i for i, name in enumerate([*skipped, *tasks])}
+    rows.sort(key=lambda row: order[row["name"]])  # skipped first, then the grid's order
     merged = {row["name"]: row for row in earlier}
     merged.update((row["name"], row) for row in rows)
     write_json_atomic(out / "sweep.json", {"results": list(merged.values())})
     return {"results": rows}
+
+
+def _task_row(r: TaskResult, out: Path) -> dict:
+    row = {
+        "name": r.name,
+        "run_dir": str(out / r.name),
+        "skipped": False,
+        "seconds": r.seconds,
+        "threads": r.extra.get("threads"),
+    }
+    if r.ok:
+        row["status"] = r.value.get("status")
+    else:
+        row.update(status="failed", error=r.error, traceback=r.traceback)
+    return row
 
 
 def _read_index(index: Path) -> list[dict]:
@@ -266,6 +282,8 @@ def _read_index(index: Path) -> list[dict]:
     """
     import json
 
+    from .io import DamagedFileError
+
     if not index.is_file():
         return []
     try:
@@ -274,6 +292,6 @@ def _read_index(index: Path) -> list[dict]:
             raise TypeError("rows must be objects with a name")
         return rows
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
+        raise DamagedFileError(
             f"{index} is damaged ({exc}); move it away to start a new sweep index"
-        ) from exc
+        ) from None

@@ -157,6 +157,7 @@ void init_optimizers(py::module_& m)
 
 void init_runner(py::module_& m)
 {
+    m.attr("diverge_floor") = kDivergeFloor;
     py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", py::module_local())
         .def(py::init([](std::shared_ptr<Problem> problem, const Optimizer& optimizer, ConstVecRef x0,
                          Index steps, Index record_every, Index sharpness_every, Index save_iterates_every,

@@ -69,6 +69,7 @@ public:
             throw py::value_error("loss_and_grad must return a tuple (loss, grad)");
         auto pair = result.cast<py::tuple>();
         double value;
+        require_real(pair[0], "loss_and_grad (loss)");
         try {
             value = pair[0].cast<double>();
         } catch (const py::cast_error&) {

@@ -92,8 +92,27 @@ inline py::array_t<double> to_numpy(ConstVecRef v)
 
 // Converts a callable's result to a float64 vector of length n, or raises
 // ValueError naming the callable.
+// Refuses complex results: converting them to float64 would drop the
+// imaginary part silently.
+inline void require_real(const py::handle& result, const std::string& what)
+{
+    bool complex_values = PyComplex_Check(result.ptr());
+    if (!complex_values && !py::isinstance<py::str>(result) && !py::isinstance<py::bytes>(result)) {
+        py::array a;
+        try {
+            a = py::array::ensure(result);
+        } catch (py::error_already_set&) {
+            a = py::array();
+        }
+        complex_values = a && a.dtype().kind() == 'c';
+    }
+    if (complex_values)
+        throw py::value_error(what + " returned complex values; return real (float64) values");
+}
+
 inline void from_numpy(const py::handle& result, Index n, VecRef out, const std::string& what)
 {
+    require_real(result, what);
     py::array_t<double, py::array::forcecast> a;
     try {
         a = py::array_t<double, py::array::forcecast>::ensure(result);
@@ -127,6 +146,7 @@ inline py::array_t<double, py::array::f_style> block_to_numpy(ConstMatRef V)
 inline void block_from_numpy(const py::handle& result, Index rows, Index cols, MatRef out,
                              const std::string& what)
 {
+    require_real(result, what);
     py::array_t<double, py::array::forcecast> a;
     try {
         a = py::array_t<double, py::array::forcecast>::ensure(result);

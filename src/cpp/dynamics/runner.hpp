@@ -11,6 +11,7 @@
 // at the last committed step.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -33,12 +34,18 @@ inline const char* status_name(RunStatus s)
     return names[static_cast<int>(s)];
 }
 
+// The divergence rule's scale floor: a run diverges when |L| > diverge_factor *
+// max(|L(x_0)|, kDivergeFloor). Without it a run that starts at a loss near
+// zero (e.g. from a minimiser, L_0 = 1e-17) "diverges" at the first rise to
+// an ordinary value; losses are O(1) in the problems eosfast ships.
+inline constexpr double kDivergeFloor = 1.0;
+
 struct RunConfig {
     Index steps = 0;  // the run ends at x_steps
     Index record_every = 1;
     Index sharpness_every = 0;      // 0: never
     Index save_iterates_every = 0;  // 0: never
-    double diverge_factor = 1e6;    // stop when |L| > factor |L_0|; inf: only non-finite losses stop
+    double diverge_factor = 1e6;    // stop when |L| > factor max(|L_0|, kDivergeFloor); inf: only non-finite losses stop
     Index buffer_rows = 4096;       // rows per record buffer between drains
 };
 
@@ -164,6 +171,9 @@ public:
     void restore(const RunnerState& s)
     {
         require(s.x.size() == m_n, "the saved iterate has the wrong length");
+        require(s.step >= 0 && s.step <= m_cfg.steps, "the saved step is outside [0, steps]");
+        require(s.hvps >= 0 && s.eos_onset >= -1 && s.eos_onset <= s.step,
+                "the saved HVP count or EoS onset is out of range");
         require(s.pending.size() == 0 || s.pending.size() == m_sharpness.cols(),
                 "the saved pending row is malformed");
         m_opt->set_state(s.optimizer_state);
@@ -211,7 +221,7 @@ private:
         const double loss0 = std::isnan(m_s.loss0) ? loss : m_s.loss0;
         const bool finite = std::isfinite(loss);
         const bool diverged =
-            !finite || (loss0 != 0.0 && std::abs(loss) > m_cfg.diverge_factor * std::abs(loss0));
+            !finite || std::abs(loss) > m_cfg.diverge_factor * std::max(std::abs(loss0), kDivergeFloor);
         // |g| only where something uses it (plain GD between records needs none).
         const bool need_norm = m_opt->needs_grad_norm() || m_phase.record == 0 || m_phase.sharpness == 0 ||
                                m_s.pending.size() > 0 || final_point || diverged;

@@ -167,6 +167,7 @@ public:
             else
                 chunk_state(xw.data(), c, local);
             for (Index g0 = 0; g0 < V.cols(); g0 += detail::kDirectionGroup) {
+                if (g0 > 0) check_interrupt();  // a wide block is many groups per chunk
                 const Index mg = std::min(detail::kDirectionGroup, V.cols() - g0);
                 r_pass(xw.data(), Vw, g0, mg, *st, work, acc);
             }
