@@ -9,7 +9,7 @@ import numpy as np
 from .._validation import as_positive_int, as_real
 from ..errors import FlowConvergenceError
 from ._limiting import LimitingFlow, algorithm_name, limiting_flow
-from ._manifold import _check_scope, project, top_eigen
+from ._manifold import _check_scope, _project_options, project, top_eigen
 
 # The Phase-II onset may also require x - Phi(x) aligned with v_1: its component off v_1 at
 # most alignment_tol * lr (the theory's oscillation has amplitude O(lr) along v_1 only). Off
@@ -84,6 +84,7 @@ def compare_iterates(
     *,
     step_offset: int = 0,
     project_tol: float = 1e-11,
+    project_options: dict | None = None,
 ) -> FlowComparison:
     """Compare iterates x_t (rows of ``iterates`` at ``steps``) with the flow at
     tau = lr^2 (t - step_offset)."""
@@ -91,12 +92,13 @@ def compare_iterates(
     steps = np.asarray(steps, dtype=np.int64)
     tau = lr * lr * (steps - step_offset)
     states = flow.at(tau)
+    options = _project_options(project_options)
     n = steps.size
     distance, lam_proj, lam_flow, align = (np.empty(n) for _ in range(4))
     projections = np.empty_like(iterates)
     v_proj = v_flow = None
     for i in range(n):
-        phi = project(problem, iterates[i], tol=project_tol).point
+        phi = project(problem, iterates[i], tol=project_tol, **options).point
         projections[i] = phi
         top_p = top_eigen(problem, phi, v0=v_proj)
         top_f = top_eigen(problem, states[i], v0=v_flow)
@@ -136,7 +138,13 @@ def _nearest_indicators(trajectory, steps) -> dict:
 
 
 def compare(
-    problem, trajectory, flow: LimitingFlow, *, start_step: int = 0, project_tol: float = 1e-11
+    problem,
+    trajectory,
+    flow: LimitingFlow,
+    *,
+    start_step: int = 0,
+    project_tol: float = 1e-11,
+    project_options: dict | None = None,
 ) -> FlowComparison:
     """How closely a trajectory of Normalized GD or GD on sqrt(L) follows a limiting flow.
 
@@ -158,6 +166,9 @@ def compare(
         From :func:`eosfast.flow.limiting_flow`.
     start_step : int
         The step at which the flow's time starts (tau = 0).
+    project_tol, project_options : float, dict
+        ``tol`` and the other keywords (``rtol``, ``atol``, ``max_steps``,
+        ``newton_max_iter``, ``endgame``...) of every :func:`~eosfast.flow.project`.
 
     Raises
     ------
@@ -192,6 +203,7 @@ def compare(
         flow,
         step_offset=start_step,
         project_tol=project_tol,
+        project_options=project_options,
     )
     result.indicators = _nearest_indicators(trajectory, steps[keep])
     return result
@@ -221,9 +233,9 @@ class Prediction:
     cost: dict = field(default_factory=dict)
 
 
-def _offset_components(problem, x, project_tol: float) -> tuple[float, float]:
+def _offset_components(problem, x, project_tol: float, options: dict) -> tuple[float, float]:
     """Norms of x - Phi(x) along v_1(Phi(x)) and off it."""
-    phi = project(problem, x, tol=project_tol).point
+    phi = project(problem, x, tol=project_tol, **options).point
     offset = x - phi
     v = top_eigen(problem, phi).vector
     along = float(offset @ v)
@@ -272,6 +284,7 @@ def predict_and_compare(
     project_tol: float = 1e-11,
     alignment_tol: float = ONSET_ALIGNMENT_TOL,
     on_degenerate: str = "stop",
+    project_options: dict | None = None,
     progress=None,
 ) -> Prediction:
     """Run Normalized GD or GD on sqrt(L) from ``x0`` and compare it with the theory.
@@ -349,6 +362,7 @@ def predict_and_compare(
     alignment_tol = float(alignment_tol)
     if not alignment_tol > 0:
         raise ValueError(f"alignment_tol must be positive, got {alignment_tol}")
+    options = _project_options(project_options)
     report = _reporter(progress)
     steps = max(1, int(round(tau_end / (lr * lr))))
     every = max(1, steps // points)
@@ -369,7 +383,7 @@ def predict_and_compare(
         if not np.isfinite(alignment_tol):
             return True
         try:
-            along, off = _offset_components(problem, info.x, project_tol)
+            along, off = _offset_components(problem, info.x, project_tol, options)
         except FlowConvergenceError:
             return False
         onset["offset"] = (along, off)
@@ -419,9 +433,12 @@ def predict_and_compare(
         tangent=tangent,
         project_tol=project_tol,
         on_degenerate=on_degenerate,
+        project_options=options,
     )
     report("flow", 1, 1)
-    comparison = compare(problem, trajectory, flow, project_tol=project_tol)
+    comparison = compare(
+        problem, trajectory, flow, project_tol=project_tol, project_options=options
+    )
     report("compare", comparison.steps.size, cost["projections"])
     return Prediction(
         name, lr, phase1.step, phase1, trajectory, flow, comparison, onset["offset"], cost

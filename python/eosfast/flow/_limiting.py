@@ -26,6 +26,7 @@ from .._validation import as_float_array, as_positive_int, as_real, as_vector
 from ..errors import EigengapWarning, FlowConvergenceError
 from ._manifold import (
     _check_scope,
+    _project_options,
     grad_sharpness,
     project,
     tangent_apply,
@@ -117,13 +118,14 @@ class LimitingFlow:
 class _Velocity:
     """w(X) = -c P_X grad f(X) with its lambda_1, warm-starting each eigensolve."""
 
-    def __init__(self, problem, algorithm: str, tangent: str, rank, project_tol: float):
+    def __init__(self, problem, algorithm: str, tangent: str, rank, project_tol: float, options):
         self.problem = problem
         self.coefficient = _COEFFICIENTS[algorithm]
         self.log = algorithm == "ngd"
         self.tangent = tangent
         self.rank = rank
         self.project_tol = project_tol
+        self.options = options
         self.previous_vector = None
         self.evaluations = 0
         self.smallest_gap = np.inf
@@ -144,7 +146,9 @@ class _Velocity:
         if self.tangent == "explicit":
             velocity = tangent_projector(self.problem, X, rank=self.rank) @ direction
         else:
-            velocity = tangent_apply(self.problem, X, direction, tol=self.project_tol)
+            velocity = tangent_apply(
+                self.problem, X, direction, tol=self.project_tol, project_options=self.options
+            )
         self.evaluations += 1
         self.last_gap = top.eigengap
         return velocity, top.sharpness
@@ -164,6 +168,8 @@ def limiting_flow(
     rank: int | None = None,
     project_tol: float = 1e-11,
     on_degenerate: str = "stop",
+    project_options: dict | None = None,
+    progress=None,
 ) -> LimitingFlow:
     """Integrate the limiting flow of Normalized GD or GD on sqrt(L) on Gamma.
 
@@ -227,8 +233,9 @@ def limiting_flow(
         raise ValueError("taus must lie in [0, tau_end]")
     stops = np.union1d(stops, [tau_end])
 
-    X = project(problem, as_vector(X0, problem.dim, "X0"), tol=project_tol).point
-    velocity = _Velocity(problem, name, tangent, rank, project_tol)
+    options = _project_options(project_options)
+    X = project(problem, as_vector(X0, problem.dim, "X0"), tol=project_tol, **options).point
+    velocity = _Velocity(problem, name, tangent, rank, project_tol, options)
     w, lam = velocity(X)
     tau = 0.0
     speed = max(np.linalg.norm(w), 1e-300)
@@ -247,9 +254,11 @@ def limiting_flow(
             next_stop += 1
         target = stops[min(next_stop, stops.size - 1)]
         h = min(h, target - tau)
-        X_euler = project(problem, X + h * w, tol=project_tol).point
+        X_euler = project(problem, X + h * w, tol=project_tol, **options).point
         w_euler, _ = velocity(X_euler)
-        X_heun = project(problem, X + 0.5 * h * (w + w_euler), tol=project_tol).point
+        X_heun = project(
+            problem, X + 0.5 * h * (w + w_euler), tol=project_tol, **options
+        ).point
         error = np.linalg.norm(X_heun - X_euler) / (rtol * max(1.0, np.linalg.norm(X)))
         if error <= 1.0:
             tau = target if abs(tau + h - target) <= 1e-12 * max(1.0, target) else tau + h
