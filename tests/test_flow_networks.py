@@ -149,7 +149,39 @@ def test_predict_and_compare_reports_cost_and_progress():
     pred = flow.predict_and_compare(
         valley(), "ngd", np.array([2.0, 0.05]), 0.05, 0.1, progress=lambda *a: stages.append(a)
     )
-    assert [s[0] for s in stages] == ["cost", "phase1", "phase1", "phase2", "flow", "compare"]
+    names = [s[0] for s in stages]
+    assert names[0] == "cost" and names[-1] == "compare"
+    order = list(dict.fromkeys(names))
+    assert order == ["cost", "phase1", "phase2", "flow", "compare"]
+    assert stages[names.index("flow") - 1][0] == "cost"  # the flow's own estimate
+    flow_reports = [s for s in stages if s[0] == "flow"]
+    assert flow_reports[-1][1:] == (100, 100)
+    assert all(a[1] <= b[1] for a, b in zip(flow_reports, flow_reports[1:]))
     assert pred.cost["phase2_steps"] == round(0.1 / 0.05**2)
+    assert pred.cost["flow_projections_per_step"] == 2
     with pytest.raises(TypeError, match="progress"):
         flow.predict_and_compare(valley(), "ngd", np.array([2.0, 0.05]), 0.05, 0.1, progress=3)
+
+
+def test_a_closing_eigengap_stops_the_flow_with_its_status():
+    from flow_toys import crossing
+
+    # lambda_1 = 3 + x meets lambda_2 = 5/2 at x = -1/2, tau = 19.5; the relative gap
+    # falls below 1e-3 at x = -1/2 + 2.5e-3 / (1 - 1e-3), tau = 2 (16 - (2.5 + 2.5e-3)^2).
+    result = flow.limiting_flow(crossing(), "ngd", [1.0, 0.0, 0.0], 30.0)
+    assert result.status == "eigengap_closed"
+    x_gap = -0.5 + 2.5e-3 / (1 - 1e-3)
+    tau_gap = 2 * (16 - (3 + x_gap) ** 2)
+    assert result.tau[-1] <= result.info["gap_tau"] <= tau_gap + 0.5
+    assert result.info["gap_tau"] > tau_gap - 2.0
+    assert result.states[-1, 0] > x_gap and result.states[-1, 0] < -0.3
+    assert result.steps + result.rejected < 1000
+    np.testing.assert_allclose(result.sharpness[-1], 3 + result.states[-1, 0], rtol=1e-8)
+
+
+def test_progress_true_shows_bars_or_lines(capsys):
+    from flow_toys import valley
+
+    flow.limiting_flow(valley(), "ngd", [2.0, 0.0], 0.2, progress=True)
+    err = capsys.readouterr().err
+    assert "estimated cost" in err and "flow" in err

@@ -8,8 +8,9 @@ import numpy as np
 
 from .._validation import as_positive_int, as_real
 from ..errors import FlowConvergenceError
-from ._limiting import LimitingFlow, algorithm_name, limiting_flow
+from ._limiting import EXPLICIT_TANGENT_MAX_DIM, LimitingFlow, algorithm_name, limiting_flow
 from ._manifold import _check_scope, _project_options, project, top_eigen
+from ._progress import reporter
 
 # The Phase-II onset may also require x - Phi(x) aligned with v_1: its component off v_1 at
 # most alignment_tol * lr (the theory's oscillation has amplitude O(lr) along v_1 only). Off
@@ -242,22 +243,6 @@ def _offset_components(problem, x, project_tol: float, options: dict) -> tuple[f
     return abs(along), float(np.linalg.norm(offset - along * v))
 
 
-def _reporter(progress):
-    """progress=None/False: silent; True: a line per stage on stderr; a callable: itself."""
-    if progress is None or progress is False:
-        return lambda stage, done, total: None
-    if progress is True:
-        import sys
-
-        def report(stage, done, total):
-            print(f"eosfast.flow: {stage} {done}/{total}", file=sys.stderr, flush=True)
-
-        return report
-    if not callable(progress):
-        raise TypeError("progress must be None, a bool or a callable(stage, done, total)")
-    return progress
-
-
 def _phase2_indicator(trajectory, name: str) -> np.ndarray:
     """|indicator - 1| per sharpness measurement: NGD 1/S_t + 1/S_{t+1};
     SqrtGD (sqrt(L_t) + sqrt(L_{t+1})) / (lr lambda_1 / 2)."""
@@ -326,10 +311,17 @@ def predict_and_compare(
     on_degenerate : "stop" or "continue"
         Passed to :func:`limiting_flow`: where lambda_1 stops being simple the flow
         (and the comparison) end there by default.
+    project_tol, project_options : float, dict
+        ``tol`` and the other keywords of every :func:`~eosfast.flow.project`
+        (``rtol``, ``atol``, ``max_steps``, ``newton_max_iter``, ``endgame``...).
     progress : bool or callable, optional
-        ``progress(stage, done, total)`` at the start and end of each stage
-        ("phase1", "phase2", "flow", "compare"); True prints them to stderr. The cost
-        estimate is in :attr:`Prediction.cost` and is reported first (stage "cost").
+        ``progress(stage, done, total)`` through the stages "phase1" (steps, every
+        ``window`` steps), "phase2" (steps), "flow" (percent of tau_end, every accepted
+        step) and "compare" (projections); True shows tqdm bars when tqdm is installed
+        (plain lines on stderr otherwise). The up-front cost estimate,
+        :attr:`Prediction.cost` (Phase-I step limit, tau_end / lr^2 Phase-II steps,
+        projections of the comparison and per flow step), is reported first (stage
+        "cost", total = Phase-I limit + Phase-II steps).
 
     Raises
     ------
@@ -363,19 +355,25 @@ def predict_and_compare(
     if not alignment_tol > 0:
         raise ValueError(f"alignment_tol must be positive, got {alignment_tol}")
     options = _project_options(project_options)
-    report = _reporter(progress)
+    report = reporter(progress)
     steps = max(1, int(round(tau_end / (lr * lr))))
     every = max(1, steps // points)
+    resolved = tangent
+    if tangent == "auto":
+        resolved = "explicit" if problem.dim <= EXPLICIT_TANGENT_MAX_DIM else "implicit"
     cost = {
         "phase1_max_steps": max_phase1_steps,
         "phase2_steps": steps,
         "projections": steps // every + 1,
+        # Euler and Heun points, plus 2 central differences per velocity when implicit.
+        "flow_projections_per_step": 2 + (4 if resolved == "implicit" else 0),
     }
     report("cost", 0, cost["phase1_max_steps"] + cost["phase2_steps"])
     report("phase1", 0, max_phase1_steps)
     onset = {"offset": (float("nan"), float("nan"))}
 
     def phase2_reached(info) -> bool:
+        report("phase1", info.step, max_phase1_steps)
         values = _phase2_indicator(info.trajectory(), name)
         recent = values[np.isfinite(values)][-window:]
         if not (recent.size == window and bool(np.all(recent < onset_tol))):
@@ -422,6 +420,7 @@ def predict_and_compare(
         record_every=every,
         save_iterates_every=every,
     )
+    report("phase2", steps, steps)
     taus = lr * lr * trajectory.iterate_steps
     flow = limiting_flow(
         problem,
@@ -434,8 +433,8 @@ def predict_and_compare(
         project_tol=project_tol,
         on_degenerate=on_degenerate,
         project_options=options,
+        progress=report,
     )
-    report("flow", 1, 1)
     comparison = compare(
         problem, trajectory, flow, project_tol=project_tol, project_options=options
     )

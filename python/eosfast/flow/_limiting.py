@@ -33,6 +33,7 @@ from ._manifold import (
     tangent_projector,
     top_eigen,
 )
+from ._progress import reporter
 
 # Explicit P_X (a dense eigendecomposition per evaluation) up to this dimension.
 EXPLICIT_TANGENT_MAX_DIM = 400
@@ -202,6 +203,14 @@ def limiting_flow(
         state with a simple lambda_1, with ``status = "eigengap_closed"`` and the time
         of the closing in ``info["gap_tau"]``; "continue" integrates on (an
         :class:`EigengapWarning` labels the result).
+    project_options : dict, optional
+        Keywords of every :func:`~eosfast.flow.project` besides ``tol`` (``rtol``,
+        ``atol``, ``max_steps``, ``endgame``...).
+    progress : bool or callable, optional
+        ``progress(stage, done, total)``: first ("cost", 0, n) with n the projections
+        per step (2, plus 4 with implicit tangents), then ("flow", percent of
+        tau_end reached, 100) after every accepted step; True shows a tqdm bar (a plain
+        line without tqdm).
     """
     name = algorithm_name(algorithm)
     _check_scope(problem)
@@ -234,6 +243,8 @@ def limiting_flow(
     stops = np.union1d(stops, [tau_end])
 
     options = _project_options(project_options)
+    report = reporter(progress)
+    report("cost", 0, 2 + (4 if tangent == "implicit" else 0))
     X = project(problem, as_vector(X0, problem.dim, "X0"), tol=project_tol, **options).point
     velocity = _Velocity(problem, name, tangent, rank, project_tol, options)
     w, lam = velocity(X)
@@ -256,9 +267,7 @@ def limiting_flow(
         h = min(h, target - tau)
         X_euler = project(problem, X + h * w, tol=project_tol, **options).point
         w_euler, _ = velocity(X_euler)
-        X_heun = project(
-            problem, X + 0.5 * h * (w + w_euler), tol=project_tol, **options
-        ).point
+        X_heun = project(problem, X + 0.5 * h * (w + w_euler), tol=project_tol, **options).point
         error = np.linalg.norm(X_heun - X_euler) / (rtol * max(1.0, np.linalg.norm(X)))
         if error <= 1.0:
             tau = target if abs(tau + h - target) <= 1e-12 * max(1.0, target) else tau + h
@@ -272,6 +281,7 @@ def limiting_flow(
             sharp.append(lam)
             vel.append(w)
             steps += 1
+            report("flow", int(np.floor(100 * tau / tau_end)), 100)
         else:
             rejected += 1
         # Heun's local error is O(h^3): scale by error^(-1/3), with the usual safety bounds.

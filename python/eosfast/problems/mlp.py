@@ -231,7 +231,9 @@ class MLP(Problem):
 
     def _require_mse(self, what: str) -> None:
         if self.loss_name != "mse":
-            raise ValueError(f"{what} needs loss='mse' (a least-squares loss), got {self.loss_name!r}")
+            raise ValueError(
+                f"{what} needs loss='mse' (a least-squares loss), got {self.loss_name!r}"
+            )
 
     def __repr__(self) -> str:
         return (
