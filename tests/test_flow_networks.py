@@ -156,7 +156,7 @@ def test_predict_and_compare_reports_cost_and_progress():
     assert stages[names.index("flow") - 1][0] == "cost"  # the flow's own estimate
     flow_reports = [s for s in stages if s[0] == "flow"]
     assert flow_reports[-1][1:] == (100, 100)
-    assert all(a[1] <= b[1] for a, b in zip(flow_reports, flow_reports[1:]))
+    assert all(a[1] <= b[1] for a, b in zip(flow_reports, flow_reports[1:], strict=False))
     assert pred.cost["phase2_steps"] == round(0.1 / 0.05**2)
     assert pred.cost["flow_projections_per_step"] == 2
     with pytest.raises(TypeError, match="progress"):
