@@ -185,3 +185,30 @@ def test_progress_true_shows_bars_or_lines(capsys):
     flow.limiting_flow(valley(), "ngd", [2.0, 0.0], 0.2, progress=True)
     err = capsys.readouterr().err
     assert "estimated cost" in err and "flow" in err
+
+
+def test_bad_input_gives_a_clear_error_never_a_hang():
+    from eosfast.problems import MLP, Quadratic
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    # NaN in the data: rejected when the problem is built.
+    bad = X.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MLP(bad, y, hidden=[6])
+    with pytest.raises(ValueError, match="NaN"):
+        MLP(X, np.where(np.arange(8) == 3, np.nan, y), hidden=[6])
+    # Cross-entropy: no minimisers at finite parameters.
+    ce = MLP(X, np.arange(8) % 2, hidden=[6], loss="ce")
+    with pytest.raises(ValueError, match="cross-entropy"):
+        flow.project(ce, ce.init(seed=0))
+    with pytest.raises(ValueError, match="cross-entropy"):
+        flow.predict_and_compare(ce, "ngd", ce.init(seed=0), 0.01, 0.1)
+    # No minimiser at all (unbounded below): the flow diverges, a clear error.
+    with pytest.raises(eosfast.FlowConvergenceError, match="status"):
+        flow.project(Quadratic(np.diag([1.0, -1.0])), [1.0, 1.0])
+    # A start far from Gamma: bounded work, then an error naming the limits.
+    mlp = MLP(X, y, hidden=[6])
+    with pytest.raises(eosfast.FlowConvergenceError, match="max_steps"):
+        flow.project(mlp, 30.0 * mlp.init(seed=0), max_steps=3000)

@@ -144,6 +144,8 @@ def project(
     x = as_vector(x, problem.dim)
     if not np.all(np.isfinite(x)):
         raise ValueError("x contains NaN or infinite entries")
+    if getattr(problem, "loss_name", None) == "ce":
+        _check_scope(problem)  # raises: no minimisers at finite parameters
     tol = _positive(tol, "tol")
     max_time = _positive(max_time, "max_time") if np.isfinite(max_time) else float(max_time)
     rtol, atol = _positive(rtol, "rtol"), as_real(atol, "atol")
