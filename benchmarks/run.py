@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import case_flow  # noqa: E402
 import case_hvp  # noqa: E402
 import case_memory  # noqa: E402
 import case_overhead  # noqa: E402
@@ -32,6 +33,7 @@ CASES = {
     "overhead": case_overhead,
     "threads": case_threads,
     "memory": case_memory,
+    "flow": case_flow,
 }
 
 

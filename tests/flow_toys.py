@@ -101,3 +101,22 @@ def reference_flow_1d(rhs, x0, taus):
         lambda t, x: [rhs(x[0])], (0, max(taus)), [x0], t_eval=taus, rtol=1e-12, atol=1e-12
     )
     return sol.y[0]
+
+
+def crossing():
+    """L = 1/2 ((3 + x) y^2 + 5/2 z^2): Gamma = {y = z = 0}, lambda_1 = max(3 + x, 5/2).
+    The NGD flow dx/dtau = -1 / (4 (3 + x)) drives x from 1 to the crossing x = -1/2
+    (where lambda_1 = lambda_2) at tau = 2 (3 + x)^2 |_{-1/2}^{1} = 19.5."""
+
+    def loss_and_grad(p):
+        x, y, z = p
+        return 0.5 * ((3 + x) * y * y + 2.5 * z * z), np.array([0.5 * y * y, (3 + x) * y, 2.5 * z])
+
+    def hvp(p, v):
+        x, y, _ = p
+        return np.array([[0.0, y, 0.0], [y, 3 + x, 0.0], [0.0, 0.0, 2.5]]) @ v
+
+    def third(p, u):
+        return np.array([u[1] ** 2, 2 * u[0] * u[1], 0.0])
+
+    return Callback(loss_and_grad, 3, hvp=hvp, third=third)

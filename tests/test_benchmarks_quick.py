@@ -24,7 +24,7 @@ import bench_dynamics  # noqa: E402
 import bench_spectrum  # noqa: E402
 from _harness import Row, measure  # noqa: E402
 
-CASES = ("1-hvp", "2-sharpness", "3-tracking", "4-overhead", "5-threads", "6-memory")
+CASES = ("1-hvp", "2-sharpness", "3-tracking", "4-overhead", "5-threads", "6-memory", "7-flow")
 
 
 @pytest.mark.parametrize("hidden", [(7,), (5, 6), (4, 3, 5)])
@@ -173,3 +173,25 @@ def test_bench_spectrum_tracking_checks_every_measurement():
         assert 0 <= r["max_rel_err"] <= 10 * r["tol"] and r["max_rel_res"] <= r["tol"] * 1.01, r
     best = bench_spectrum.tracking_cost(rows, rows[0]["case"], 1)
     assert best is not None and best["max_rel_err"] <= bench_spectrum.TRACK_TARGET_ERROR
+
+
+@pytest.mark.slow
+def test_flow_case_quick_reports_time_work_and_the_reference_distance():
+    pytest.importorskip("sklearn")
+    import case_flow
+    from _harness import Context
+
+    rows = case_flow.run(Context(quick=True, nthreads=1, min_time=0.1))
+    assert not [r for r in rows if r.note.startswith("FAILED")], rows
+    assert {r.eosfast for r in rows} == {True, False}
+    for r in rows:
+        assert math.isfinite(r.seconds) and r.seconds > 0, r
+        for key, value in r.metrics.items():
+            assert math.isfinite(value), (r.method, key, value)
+    gn = next(r for r in rows if "gauss-newton" in r.method)
+    assert gn.metrics["jacobians"] >= 1 and gn.metrics["grad_norm"] <= 1e-9
+    assert gn.metrics["distance_to_reference"] < 1e-6
+    pc = next(r for r in rows if "predict_and_compare" in r.method)
+    assert pc.metrics["phase2_steps"] > 0 and pc.metrics["flow_steps"] > 0
+    ref = next(r for r in rows if "projections of the comparison" in r.method)
+    assert ref.metrics["max_distance_to_eosfast_projections"] < 1e-6

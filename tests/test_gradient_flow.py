@@ -130,3 +130,18 @@ def test_callback_exception_propagates():
 
     with pytest.raises(RuntimeError, match="broken gradient"):
         eosfast.gradient_flow(Callback(bad, 2), np.ones(2), 1.0)
+
+
+def test_the_result_is_the_bound_cpp_struct_read_only():
+    from eosfast import _core
+    from eosfast.problems import Quadratic
+
+    result = eosfast.gradient_flow(Quadratic(np.diag([1.0, 2.0])), [1.0, 1.0], times=[0.5, 1.0])
+    assert isinstance(result, eosfast.FlowResult) and eosfast.FlowResult is _core.FlowResult
+    assert result.states.shape == (2, 2) and result.times.shape == (2,)
+    np.testing.assert_allclose(result.states[-1], result.x)
+    np.testing.assert_allclose(result.x, np.exp([-1.0, -2.0]), rtol=1e-6)
+    with pytest.raises(AttributeError):
+        result.status = "converged"
+    assert not result.x.flags.writeable
+    assert "FlowResult(status='completed'" in repr(result)

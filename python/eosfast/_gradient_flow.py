@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,48 +10,8 @@ from . import _core
 from ._validation import as_float_array, as_positive_int, as_real, as_vector, check_finite
 from .problems import Problem
 
-
-@dataclass
-class FlowResult:
-    """The result of :func:`gradient_flow`.
-
-    Attributes
-    ----------
-    x : ndarray (dim,)
-        The final state.
-    t : float
-        The integration time reached (the Newton end game adds none: its limit is t = inf).
-    loss, grad_norm : float
-        At ``x``.
-    converged : bool
-        True when ``t_end`` was reached or |grad L(x)| <= gtol.
-    status : str
-        "completed" (t_end reached), "converged" (gtol reached), "max_steps",
-        "step_size_underflow" or "diverged".
-    times : ndarray (m,)
-        The requested times, and ``states`` (m, dim) the states there (NaN for
-        times the integration did not reach).
-    steps, rejected, grad_evals, hvps, newton_steps : int
-        Accepted / rejected Dormand-Prince steps, gradient evaluations, Hessian-
-        vector products and Newton steps of the end game.
-    stiff : bool
-        Whether the stiffness test fired.
-    """
-
-    x: np.ndarray
-    t: float
-    loss: float
-    grad_norm: float
-    converged: bool
-    status: str
-    times: np.ndarray
-    states: np.ndarray
-    steps: int
-    rejected: int
-    grad_evals: int
-    hvps: int
-    newton_steps: int
-    stiff: bool
+# The C++ result, bound with read-only attributes (its docstring lists them).
+FlowResult = _core.FlowResult
 
 
 def gradient_flow(
@@ -153,7 +112,7 @@ def gradient_flow(
     first = 0.0 if first_step is None else as_real(first_step, "first_step")
     if first < 0:
         raise ValueError(f"first_step must be positive, got {first}")
-    out = _core.gradient_flow(
+    out: FlowResult = _core.gradient_flow(
         problem._core,
         x0,
         t_end_value,
@@ -169,5 +128,4 @@ def gradient_flow(
         as_positive_int(newton_max_iter, "newton_max_iter", minimum=0),
         0 if cg_max_iter is None else as_positive_int(cg_max_iter, "cg_max_iter"),
     )
-    out["states"] = np.ascontiguousarray(np.asarray(out["states"]).T)
-    return FlowResult(**out)
+    return out

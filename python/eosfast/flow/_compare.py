@@ -9,12 +9,15 @@ import numpy as np
 from .._validation import as_positive_int, as_real
 from ..errors import FlowConvergenceError
 from ..optimizers import OPTIMIZER_NAMES
-from ._limiting import LimitingFlow, algorithm_name, limiting_flow
-from ._manifold import _check_scope, project, top_eigen
+from ._limiting import EXPLICIT_TANGENT_MAX_DIM, LimitingFlow, algorithm_name, limiting_flow
+from ._manifold import _check_scope, _project_options, project, top_eigen
+from ._progress import reporter
 
 # The Phase-II onset may also require x - Phi(x) aligned with v_1: its component off v_1 at
 # most alignment_tol * lr (the theory's oscillation has amplitude O(lr) along v_1 only). Off
-# by default (inf): a 0.05 default made a 2k-parameter MLP wait beyond ceil(100 / lr) steps.
+# by default (inf): a 0.05 default made a 2k-parameter MLP wait beyond ceil(100 / lr) steps,
+# and on the README's 113-parameter MLP from a GD fit the off-v_1 part stayed at 0.77 lr after
+# 7500 NGD steps at lr 0.04 (0.5 never held), so the component off v_1 is itself O(lr) there.
 ONSET_ALIGNMENT_TOL = float("inf")
 
 
@@ -85,6 +88,7 @@ def compare_iterates(
     *,
     step_offset: int = 0,
     project_tol: float = 1e-11,
+    project_options: dict | None = None,
 ) -> FlowComparison:
     """Compare iterates x_t (rows of ``iterates`` at ``steps``) with the flow at
     tau = lr^2 (t - step_offset)."""
@@ -92,12 +96,13 @@ def compare_iterates(
     steps = np.asarray(steps, dtype=np.int64)
     tau = lr * lr * (steps - step_offset)
     states = flow.at(tau)
+    options = _project_options(project_options)
     n = steps.size
     distance, lam_proj, lam_flow, align = (np.empty(n) for _ in range(4))
     projections = np.empty_like(iterates)
     v_proj = v_flow = None
     for i in range(n):
-        phi = project(problem, iterates[i], tol=project_tol).point
+        phi = project(problem, iterates[i], tol=project_tol, **options).point
         projections[i] = phi
         top_p = top_eigen(problem, phi, v0=v_proj)
         top_f = top_eigen(problem, states[i], v0=v_flow)
@@ -137,7 +142,13 @@ def _nearest_indicators(trajectory, steps) -> dict:
 
 
 def compare(
-    problem, trajectory, flow: LimitingFlow, *, start_step: int = 0, project_tol: float = 1e-11
+    problem,
+    trajectory,
+    flow: LimitingFlow,
+    *,
+    start_step: int = 0,
+    project_tol: float = 1e-11,
+    project_options: dict | None = None,
 ) -> FlowComparison:
     """How closely a trajectory of Normalized GD or GD on sqrt(L) follows a limiting flow.
 
@@ -159,6 +170,9 @@ def compare(
         From :func:`eosfast.flow.limiting_flow`.
     start_step : int
         The step at which the flow's time starts (tau = 0).
+    project_tol, project_options : float, dict
+        ``tol`` and the other keywords (``rtol``, ``atol``, ``max_steps``,
+        ``newton_max_iter``, ``endgame``...) of every :func:`~eosfast.flow.project`.
 
     Raises
     ------
@@ -193,6 +207,7 @@ def compare(
         flow,
         step_offset=start_step,
         project_tol=project_tol,
+        project_options=project_options,
     )
     result.indicators = _nearest_indicators(trajectory, steps[keep])
     return result
@@ -222,29 +237,13 @@ class Prediction:
     cost: dict = field(default_factory=dict)
 
 
-def _offset_components(problem, x, project_tol: float) -> tuple[float, float]:
+def _offset_components(problem, x, project_tol: float, options: dict) -> tuple[float, float]:
     """Norms of x - Phi(x) along v_1(Phi(x)) and off it."""
-    phi = project(problem, x, tol=project_tol).point
+    phi = project(problem, x, tol=project_tol, **options).point
     offset = x - phi
     v = top_eigen(problem, phi).vector
     along = float(offset @ v)
     return abs(along), float(np.linalg.norm(offset - along * v))
-
-
-def _reporter(progress):
-    """progress=None/False: silent; True: a line per stage on stderr; a callable: itself."""
-    if progress is None or progress is False:
-        return lambda stage, done, total: None
-    if progress is True:
-        import sys
-
-        def report(stage, done, total):
-            print(f"eosfast.flow: {stage} {done}/{total}", file=sys.stderr, flush=True)
-
-        return report
-    if not callable(progress):
-        raise TypeError("progress must be None, a bool or a callable(stage, done, total)")
-    return progress
 
 
 def _phase2_indicator(trajectory, name: str) -> np.ndarray:
@@ -273,6 +272,7 @@ def predict_and_compare(
     project_tol: float = 1e-11,
     alignment_tol: float = ONSET_ALIGNMENT_TOL,
     on_degenerate: str = "stop",
+    project_options: dict | None = None,
     progress=None,
 ) -> Prediction:
     """Run Normalized GD or GD on sqrt(L) from ``x0`` and compare it with the theory.
@@ -314,10 +314,17 @@ def predict_and_compare(
     on_degenerate : "stop" or "continue"
         Passed to :func:`limiting_flow`: where lambda_1 stops being simple the flow
         (and the comparison) end there by default.
+    project_tol, project_options : float, dict
+        ``tol`` and the other keywords of every :func:`~eosfast.flow.project`
+        (``rtol``, ``atol``, ``max_steps``, ``newton_max_iter``, ``endgame``...).
     progress : bool or callable, optional
-        ``progress(stage, done, total)`` at the start and end of each stage
-        ("phase1", "phase2", "flow", "compare"); True prints them to stderr. The cost
-        estimate is in :attr:`Prediction.cost` and is reported first (stage "cost").
+        ``progress(stage, done, total)`` through the stages "phase1" (steps, every
+        ``window`` steps), "phase2" (steps), "flow" (percent of tau_end, every accepted
+        step) and "compare" (projections); True shows tqdm bars when tqdm is installed
+        (plain lines on stderr otherwise). The up-front cost estimate,
+        :attr:`Prediction.cost` (Phase-I step limit, tau_end / lr^2 Phase-II steps,
+        projections of the comparison and per flow step), is reported first (stage
+        "cost", total = Phase-I limit + Phase-II steps).
 
     Raises
     ------
@@ -350,19 +357,26 @@ def predict_and_compare(
     alignment_tol = float(alignment_tol)
     if not alignment_tol > 0:
         raise ValueError(f"alignment_tol must be positive, got {alignment_tol}")
-    report = _reporter(progress)
+    options = _project_options(project_options)
+    report = reporter(progress)
     steps = max(1, int(round(tau_end / (lr * lr))))
     every = max(1, steps // points)
+    resolved = tangent
+    if tangent == "auto":
+        resolved = "explicit" if problem.dim <= EXPLICIT_TANGENT_MAX_DIM else "implicit"
     cost = {
         "phase1_max_steps": max_phase1_steps,
         "phase2_steps": steps,
         "projections": steps // every + 1,
+        # Euler and Heun points, plus 2 central differences per velocity when implicit.
+        "flow_projections_per_step": 2 + (4 if resolved == "implicit" else 0),
     }
     report("cost", 0, cost["phase1_max_steps"] + cost["phase2_steps"])
     report("phase1", 0, max_phase1_steps)
     onset = {"offset": (float("nan"), float("nan"))}
 
     def phase2_reached(info) -> bool:
+        report("phase1", info.step, max_phase1_steps)
         values = _phase2_indicator(info.trajectory(), name)
         recent = values[np.isfinite(values)][-window:]
         if not (recent.size == window and bool(np.all(recent < onset_tol))):
@@ -370,7 +384,7 @@ def predict_and_compare(
         if not np.isfinite(alignment_tol):
             return True
         try:
-            along, off = _offset_components(problem, info.x, project_tol)
+            along, off = _offset_components(problem, info.x, project_tol, options)
         except FlowConvergenceError:
             return False
         onset["offset"] = (along, off)
@@ -409,6 +423,7 @@ def predict_and_compare(
         record_every=every,
         save_iterates_every=every,
     )
+    report("phase2", steps, steps)
     taus = lr * lr * trajectory.iterate_steps
     flow = limiting_flow(
         problem,
@@ -420,9 +435,12 @@ def predict_and_compare(
         tangent=tangent,
         project_tol=project_tol,
         on_degenerate=on_degenerate,
+        project_options=options,
+        progress=report,
     )
-    report("flow", 1, 1)
-    comparison = compare(problem, trajectory, flow, project_tol=project_tol)
+    comparison = compare(
+        problem, trajectory, flow, project_tol=project_tol, project_options=options
+    )
     report("compare", comparison.steps.size, cost["projections"])
     return Prediction(
         name, lr, phase1.step, phase1, trajectory, flow, comparison, onset["offset"], cost

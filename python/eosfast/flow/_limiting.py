@@ -27,12 +27,14 @@ from ..errors import EigengapWarning, FlowConvergenceError
 from ..optimizers import flow_algorithm as algorithm_name
 from ._manifold import (
     _check_scope,
+    _project_options,
     grad_sharpness,
     project,
     tangent_apply,
     tangent_projector,
     top_eigen,
 )
+from ._progress import reporter
 
 # Explicit P_X (a dense eigendecomposition per evaluation) up to this dimension.
 EXPLICIT_TANGENT_MAX_DIM = 400
@@ -101,13 +103,14 @@ class LimitingFlow:
 class _Velocity:
     """w(X) = -c P_X grad f(X) with its lambda_1, warm-starting each eigensolve."""
 
-    def __init__(self, problem, algorithm: str, tangent: str, rank, project_tol: float):
+    def __init__(self, problem, algorithm: str, tangent: str, rank, project_tol: float, options):
         self.problem = problem
         self.coefficient = _COEFFICIENTS[algorithm]
         self.log = algorithm == "ngd"
         self.tangent = tangent
         self.rank = rank
         self.project_tol = project_tol
+        self.options = options
         self.previous_vector = None
         self.evaluations = 0
         self.smallest_gap = np.inf
@@ -128,7 +131,9 @@ class _Velocity:
         if self.tangent == "explicit":
             velocity = tangent_projector(self.problem, X, rank=self.rank) @ direction
         else:
-            velocity = tangent_apply(self.problem, X, direction, tol=self.project_tol)
+            velocity = tangent_apply(
+                self.problem, X, direction, tol=self.project_tol, project_options=self.options
+            )
         self.evaluations += 1
         self.last_gap = top.eigengap
         return velocity, top.sharpness
@@ -148,6 +153,8 @@ def limiting_flow(
     rank: int | None = None,
     project_tol: float = 1e-11,
     on_degenerate: str = "stop",
+    project_options: dict | None = None,
+    progress=None,
 ) -> LimitingFlow:
     """Integrate the limiting flow of Normalized GD or GD on sqrt(L) on Gamma.
 
@@ -180,6 +187,14 @@ def limiting_flow(
         state with a simple lambda_1, with ``status = "eigengap_closed"`` and the time
         of the closing in ``info["gap_tau"]``; "continue" integrates on (an
         :class:`EigengapWarning` labels the result).
+    project_options : dict, optional
+        Keywords of every :func:`~eosfast.flow.project` besides ``tol`` (``rtol``,
+        ``atol``, ``max_steps``, ``endgame``...).
+    progress : bool or callable, optional
+        ``progress(stage, done, total)``: first ("cost", 0, n) with n the projections
+        per step (2, plus 4 with implicit tangents), then ("flow", percent of
+        tau_end reached, 100) after every accepted step; True shows a tqdm bar (a plain
+        line without tqdm).
     """
     name = algorithm_name(algorithm)
     _check_scope(problem)
@@ -211,8 +226,11 @@ def limiting_flow(
         raise ValueError("taus must lie in [0, tau_end]")
     stops = np.union1d(stops, [tau_end])
 
-    X = project(problem, as_vector(X0, problem.dim, "X0"), tol=project_tol).point
-    velocity = _Velocity(problem, name, tangent, rank, project_tol)
+    options = _project_options(project_options)
+    report = reporter(progress)
+    report("cost", 0, 2 + (4 if tangent == "implicit" else 0))
+    X = project(problem, as_vector(X0, problem.dim, "X0"), tol=project_tol, **options).point
+    velocity = _Velocity(problem, name, tangent, rank, project_tol, options)
     w, lam = velocity(X)
     tau = 0.0
     speed = max(np.linalg.norm(w), 1e-300)
@@ -231,9 +249,9 @@ def limiting_flow(
             next_stop += 1
         target = stops[min(next_stop, stops.size - 1)]
         h = min(h, target - tau)
-        X_euler = project(problem, X + h * w, tol=project_tol).point
+        X_euler = project(problem, X + h * w, tol=project_tol, **options).point
         w_euler, _ = velocity(X_euler)
-        X_heun = project(problem, X + 0.5 * h * (w + w_euler), tol=project_tol).point
+        X_heun = project(problem, X + 0.5 * h * (w + w_euler), tol=project_tol, **options).point
         error = np.linalg.norm(X_heun - X_euler) / (rtol * max(1.0, np.linalg.norm(X)))
         if error <= 1.0:
             tau = target if abs(tau + h - target) <= 1e-12 * max(1.0, target) else tau + h
@@ -247,6 +265,7 @@ def limiting_flow(
             sharp.append(lam)
             vel.append(w)
             steps += 1
+            report("flow", int(np.floor(100 * tau / tau_end)), 100)
         else:
             rejected += 1
         # Heun's local error is O(h^3): scale by error^(-1/3), with the usual safety bounds.

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._validation import as_positive_int, as_real, as_vector
 from ..errors import EigengapWarning, FiniteDifferenceWarning, FlowConvergenceError
+from ._gauss_newton import gauss_newton, supports_gauss_newton
 
 # Defaults of :func:`project` (one source of truth: the flows and comparisons pass these on).
 # Dormand-Prince tolerances tight enough not to floor |grad L|: with atol = 1e-10 the
@@ -36,9 +37,11 @@ PROJECT_CURVATURE_TOL = 1e-6
 class Projection:
     """The result of :func:`project`: Phi(x) and how the flow got there.
 
-    ``steps`` counts accepted integrator steps plus Newton steps (as before);
-    ``integrator_steps``, ``rejected``, ``newton_steps``, ``grad_evals`` and ``hvps``
-    are the work done, ``loss`` is L at ``point`` and ``status`` the integrator's.
+    ``steps`` counts accepted integrator steps plus end-game steps;
+    ``integrator_steps``, ``rejected``, ``newton_steps`` (Newton-Krylov or
+    Gauss-Newton), ``grad_evals``, ``hvps`` and ``jacobians`` are the work done,
+    ``loss`` is L at ``point``, ``status`` the final stage's and ``endgame`` the end
+    game used ("gauss-newton", "newton-krylov" or "" when none ran).
     """
 
     point: np.ndarray
@@ -53,6 +56,13 @@ class Projection:
     newton_steps: int = 0
     grad_evals: int = 0
     hvps: int = 0
+    jacobians: int = 0
+    endgame: str = ""
+
+
+# The end games of project(): "auto" picks Gauss-Newton where the problem offers the
+# least-squares form (an MSE MLP), Newton-Krylov (Hessian-vector products) otherwise.
+ENDGAMES = ("auto", "gauss-newton", "newton-krylov")
 
 
 def _check_scope(problem) -> None:
@@ -93,17 +103,29 @@ def project(
     loss_floor: float | None = 0.0,
     loss_tol: float = PROJECT_LOSS_TOL,
     endgame_gtol: float = PROJECT_ENDGAME_GTOL,
+    endgame: str = "auto",
 ) -> Projection:
     """Phi(x): follow gradient flow from ``x`` until ``||grad L|| <= tol``.
 
+    The stopping rule is absolute, ``||grad L(Phi(x))|| <= tol``; the default 1e-10
+    suits losses of order one (MSE on targets of order one); scale ``tol`` with the
+    loss otherwise.
+
     Uses eosfast's one gradient-flow integrator (:func:`eosfast.gradient_flow`,
-    Dormand-Prince with a Newton-CG end game near the minimisers) with tolerances
-    ``rtol``, ``atol`` tight enough that the error control does not floor
-    ``||grad L||``, and bounded work (``max_steps`` integrator steps,
-    ``newton_max_iter`` Newton steps of at most ``cg_max_iter`` HVPs each). The
-    Newton end game, which lands within O(|x - Phi(x)|^2) of the flow's limit, is
-    allowed only once ``||grad L|| <= endgame_gtol``: before that the flow is
-    integrated (Dormand-Prince, accurate to its tolerances).
+    Dormand-Prince) with tolerances ``rtol``, ``atol`` tight enough that the error
+    control does not floor ``||grad L||``, down to ``||grad L|| <= endgame_gtol``,
+    then an end game that converges quadratically and lands within
+    O(|x - Phi(x)|^2) of the flow's limit:
+
+    - "gauss-newton" (``endgame="auto"`` picks it for problems with the
+      least-squares form ``residuals`` / ``residual_jacobian``, e.g. an MSE
+      :class:`~eosfast.problems.MLP`, whose n k x dim Jacobian fits in 256 MB):
+      minimum-norm steps dx = -J^+ r in output space, one Jacobian each;
+    - "newton-krylov" (any other problem): damped Newton-CG on grad L = 0 with
+      Hessian-vector products, at most ``cg_max_iter`` per step.
+
+    Work is bounded: ``max_steps`` integrator steps, ``newton_max_iter`` end-game
+    steps, ``max_time`` of flow time.
 
     The end point must be a minimiser: with ``loss_floor`` (default 0, the floor of
     MSE-type losses) ``L(Phi(x)) - loss_floor <= loss_tol``; with ``loss_floor=None``
@@ -123,6 +145,8 @@ def project(
     x = as_vector(x, problem.dim)
     if not np.all(np.isfinite(x)):
         raise ValueError("x contains NaN or infinite entries")
+    if getattr(problem, "loss_name", None) == "ce":
+        _check_scope(problem)  # raises: no minimisers at finite parameters
     tol = _positive(tol, "tol")
     max_time = _positive(max_time, "max_time") if np.isfinite(max_time) else float(max_time)
     rtol, atol = _positive(rtol, "rtol"), as_real(atol, "atol")
@@ -136,6 +160,16 @@ def project(
         )
     endgame_gtol = _positive(endgame_gtol, "endgame_gtol")
     max_steps = as_positive_int(max_steps, "max_steps")
+    if endgame not in ENDGAMES:
+        raise ValueError(f"endgame must be one of {ENDGAMES}, got {endgame!r}")
+    if endgame == "auto":
+        endgame = "gauss-newton" if supports_gauss_newton(problem) else "newton-krylov"
+    elif endgame == "gauss-newton" and not callable(getattr(problem, "residual_jacobian", None)):
+        raise ValueError(
+            f"endgame='gauss-newton' needs a least-squares problem (residuals and "
+            f"residual_jacobian, e.g. an MSE MLP); {type(problem).__name__} has none"
+        )
+    _check_interpolation_possible(problem, loss_floor)
     common = dict(rtol=rtol, atol=atol, newton_max_iter=newton_max_iter, cg_max_iter=cg_max_iter)
     work = dict(steps=0, rejected=0, grad_evals=0, hvps=0, newton_steps=0, t=0.0)
     result = None
@@ -152,7 +186,18 @@ def project(
         )
         for key in work:
             work[key] += getattr(result, key)
-    if result is None or result.status == "converged":
+    used, jacobians = "", 0
+    if result is not None and result.status == "converged" and result.grad_norm <= tol:
+        pass  # the flow itself reached tol
+    elif (result is None or result.status == "converged") and endgame == "gauss-newton":
+        used = endgame
+        start = x if result is None else result.x
+        result = gauss_newton(problem, start, gtol=tol, max_iter=newton_max_iter)
+        work["grad_evals"] += result.grad_evals
+        work["newton_steps"] += result.steps
+        jacobians = result.jacobians
+    elif result is None or result.status == "converged":
+        used = endgame
         start = x if result is None else result.x
         budget = max(1, max_steps - work["steps"] - work["rejected"])
         remaining = max_time - work["t"]
@@ -174,6 +219,8 @@ def project(
         newton_steps=int(work["newton_steps"]),
         grad_evals=int(work["grad_evals"]),
         hvps=int(work["hvps"]),
+        jacobians=int(jacobians),
+        endgame=used,
     )
     if not projection.converged:
         raise FlowConvergenceError(
@@ -185,6 +232,52 @@ def project(
         )
     _check_minimum(problem, projection, loss_floor, loss_tol)
     return projection
+
+
+# The keywords of project() a caller may pass on through ``project_options``.
+PROJECT_OPTIONS = (
+    "max_time",
+    "rtol",
+    "atol",
+    "max_steps",
+    "newton_max_iter",
+    "cg_max_iter",
+    "loss_floor",
+    "loss_tol",
+    "endgame_gtol",
+    "endgame",
+)
+
+
+def _project_options(options) -> dict:
+    """A checked copy of ``options`` (None: empty), the keywords of :func:`project`
+    besides ``tol`` that the flows and comparisons pass on to every projection."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"project_options must be a dict, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(PROJECT_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown project_options {unknown}; allowed: {PROJECT_OPTIONS}")
+    return dict(options)
+
+
+def _check_interpolation_possible(problem, loss_floor) -> None:
+    """Fail fast where no interpolating minimiser can exist: a least-squares model with
+    more residuals (n k) than parameters has, generically, no point with r = 0 (and
+    the flow towards its non-interpolating minimum is stiff and long)."""
+    if loss_floor is None or not callable(getattr(problem, "residual_jacobian", None)):
+        return
+    if getattr(problem, "loss_name", "mse") != "mse":
+        return
+    rows = problem.n_samples * problem.layer_sizes[-1]
+    if rows > problem.dim:
+        raise FlowConvergenceError(
+            f"the model is under-parameterised: {rows} residuals (n k) but {problem.dim} "
+            "parameters, so it cannot interpolate and there is no manifold of minimisers at "
+            "the loss floor; widen the model or pass loss_floor=None to project onto a local "
+            "minimum"
+        )
 
 
 def _check_minimum(problem, projection: Projection, loss_floor, loss_tol: float) -> None:
@@ -306,15 +399,19 @@ def tangent_projector(problem, X, *, rank: int | None = None, rel_tol: float = 1
     return np.eye(problem.dim) - N @ N.T
 
 
-def tangent_apply(problem, X, v, *, step: float | None = None, tol: float = 1e-12) -> np.ndarray:
+def tangent_apply(
+    problem, X, v, *, step: float | None = None, tol: float = 1e-12, project_options=None
+) -> np.ndarray:
     """P_X v without forming P_X: central differences of Phi,
-    ``(Phi(X + e v) - Phi(X - e v)) / (2 e)``, exact up to O(e^2) since dPhi(X) = P_X."""
+    ``(Phi(X + e v) - Phi(X - e v)) / (2 e)``, exact up to O(e^2) since dPhi(X) = P_X
+    (``project_options``: keywords of :func:`project`)."""
+    options = _project_options(project_options)
     X = as_vector(X, problem.dim, "X")
     v = as_vector(v, problem.dim, "v")
     vn = np.linalg.norm(v)
     if vn == 0.0:
         return np.zeros_like(v)
     e = (1e-4 * max(1.0, np.linalg.norm(X)) / vn) if step is None else step
-    plus = project(problem, X + e * v, tol=tol).point
-    minus = project(problem, X - e * v, tol=tol).point
+    plus = project(problem, X + e * v, tol=tol, **options).point
+    minus = project(problem, X - e * v, tol=tol, **options).point
     return (plus - minus) / (2 * e)

@@ -216,6 +216,26 @@ class MLP(Problem):
         check_finite(X, "X")
         return self._core.predict(x, np.ascontiguousarray(X))
 
+    def residuals(self, x) -> np.ndarray:
+        """r(x) = (f(X) - Y).ravel() / sqrt(n), shape (n k,), so that L = 1/2 |r|^2
+        (MSE only): the least-squares form the Gauss-Newton end game of
+        :func:`eosfast.flow.project` works with."""
+        self._require_mse("residuals")
+        return (self.predict(x) - self._core.targets).ravel() / np.sqrt(self.n_samples)
+
+    def residual_jacobian(self, x) -> np.ndarray:
+        """dr/dx, shape (n k, dim): the Jacobian of the outputs f(x_i)_k (row i k + k,
+        as :meth:`residuals`) divided by sqrt(n); exact (per-sample backpropagation in
+        C++, memory n k dim doubles)."""
+        self._require_mse("residual_jacobian")
+        return self._core.output_jacobian(as_vector(x, self.dim)) / np.sqrt(self.n_samples)
+
+    def _require_mse(self, what: str) -> None:
+        if self.loss_name != "mse":
+            raise ValueError(
+                f"{what} needs loss='mse' (a least-squares loss), got {self.loss_name!r}"
+            )
+
     def __repr__(self) -> str:
         return (
             f"MLP(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "

@@ -199,6 +199,51 @@ void init_runner(py::module_& m)
 
 void init_gradient_flow(py::module_& m)
 {
+    // The C++ result itself, read-only (one source of truth for its fields).
+    py::class_<FlowResult>(m, "FlowResult", py::module_local(), R"doc(The result of :func:`eosfast.gradient_flow` (read-only).
+
+Attributes
+----------
+x : ndarray (dim,)
+    The final state.
+t : float
+    The integration time reached (the Newton end game adds none: its limit is t = inf).
+loss, grad_norm : float
+    At ``x``.
+converged : bool
+    True when ``t_end`` was reached or |grad L(x)| <= gtol.
+status : str
+    "completed" (t_end reached), "converged" (gtol reached), "max_steps",
+    "step_size_underflow" or "diverged".
+times : ndarray (m,)
+    The requested times, and ``states`` (m, dim) the states there (NaN for
+    times the integration did not reach).
+steps, rejected, grad_evals, hvps, newton_steps : int
+    Accepted / rejected Dormand-Prince steps, gradient evaluations, Hessian-
+    vector products and Newton steps of the end game.
+stiff : bool
+    Whether the stiffness test fired.)doc")
+        .def_readonly("x", &FlowResult::x)
+        .def_readonly("t", &FlowResult::t)
+        .def_readonly("loss", &FlowResult::loss)
+        .def_readonly("grad_norm", &FlowResult::grad_norm)
+        .def_readonly("converged", &FlowResult::converged)
+        .def_readonly("status", &FlowResult::status)
+        .def_readonly("steps", &FlowResult::steps)
+        .def_readonly("rejected", &FlowResult::rejected)
+        .def_readonly("grad_evals", &FlowResult::grad_evals)
+        .def_readonly("hvps", &FlowResult::hvps)
+        .def_readonly("newton_steps", &FlowResult::newton_steps)
+        .def_readonly("stiff", &FlowResult::stiff)
+        .def_readonly("times", &FlowResult::times)
+        .def_property_readonly("states", [](const FlowResult& r) { return Matrix(r.states.transpose()); },
+                               "The states at ``times``, shape (m, dim).")
+        .def("__repr__", [](const FlowResult& r) {
+            return "FlowResult(status='" + r.status + "', t=" + std::to_string(r.t) +
+                   ", loss=" + std::to_string(r.loss) + ", grad_norm=" + std::to_string(r.grad_norm) +
+                   ", steps=" + std::to_string(r.steps) + ")";
+        });
+
     m.def(
         "gradient_flow",
         [](const Problem& problem, ConstVecRef x0, double t_end, const Vector& times, double rtol,
@@ -215,23 +260,7 @@ void init_gradient_flow(py::module_& m)
             o.endgame = endgame;
             o.newton_max_iter = newton_max_iter;
             o.cg_max_iter = cg_max_iter;
-            FlowResult r = call_released([&] { return gradient_flow(problem, x0, t_end, times, o); });
-            py::dict d;
-            d["x"] = std::move(r.x);
-            d["t"] = r.t;
-            d["loss"] = r.loss;
-            d["grad_norm"] = r.grad_norm;
-            d["converged"] = r.converged;
-            d["status"] = r.status;
-            d["steps"] = r.steps;
-            d["rejected"] = r.rejected;
-            d["grad_evals"] = r.grad_evals;
-            d["hvps"] = r.hvps;
-            d["newton_steps"] = r.newton_steps;
-            d["stiff"] = r.stiff;
-            d["times"] = std::move(r.times);
-            d["states"] = std::move(r.states);
-            return d;
+            return call_released([&] { return gradient_flow(problem, x0, t_end, times, o); });
         },
         py::arg("problem"), py::arg("x0"), py::arg("t_end"), py::arg("times"), py::arg("rtol"),
         py::arg("atol"), py::arg("gtol"), py::arg("max_steps"), py::arg("first_step"), py::arg("max_step"),

@@ -38,7 +38,10 @@ void init_kernels(py::module_& m)
         .def("predict", [](const MLP& p, ConstVecRef x,
                            ConstRowMatRef X) { return call_released([&] { return p.predict(x, X); }); })
         .def("predict_training",
-             [](const MLP& p, ConstVecRef x) { return call_released([&] { return p.predict(x); }); });
+             [](const MLP& p, ConstVecRef x) { return call_released([&] { return p.predict(x); }); })
+        .def_property_readonly("targets", [](const MLP& p) { return RowMatrix(p.targets().transpose()); })
+        .def("output_jacobian",
+             [](const MLP& p, ConstVecRef x) { return call_released([&] { return p.output_jacobian(x); }); });
 
     py::class_<MLPHessian, HessianOperator, std::shared_ptr<MLPHessian>>(m, "MLPHessian", py::module_local())
         .def_property_readonly("cached_chunks", &MLPHessian::cached_chunks);

@@ -102,6 +102,8 @@ public:
     Index n_samples() const { return m_Xt.cols(); }
     Index input_dim() const { return m_Xt.rows(); }
     Index output_dim() const { return m_k; }
+    // The regression targets, (k, n) (empty for cross-entropy).
+    const Matrix& targets() const { return m_Yt; }
     double cache_bytes() const { return m_cache_bytes; }
     Index chunk_count() const { return chunking().count(); }
     // Bytes of the Hessian cache per chunk of kSampleChunk samples.
@@ -212,6 +214,42 @@ public:
     }
     // The outputs on the training inputs.
     RowMatrix predict(ConstVecRef x) const { return outputs(x, m_Xt.data(), n_samples(), m_Xt.rows()); }
+
+    // The Jacobian of the outputs on the training inputs, dF(x_i)_k / dtheta, as an
+    // (n k, dim) matrix whose row i k + k matches the row-major flattening of predict(x)
+    // (the Gauss-Newton end game of the flow solves in this output space). Per sample,
+    // dF_k / dW_l = delta_l a_{l-1}^T with delta seeded by e_k at the output: one backward
+    // pass of the deltas per output unit and chunk, no sum over samples, so the entries
+    // do not depend on the thread count.
+    RowMatrix output_jacobian(ConstVecRef x) const
+    {
+        check_dim(x);
+        const Vector xw = x;
+        RowMatrix J = RowMatrix::Zero(n_samples() * m_k, m_dim);
+        State st;
+        for (Index c = 0; c < chunking().count(); ++c) {
+            check_interrupt();
+            allocate(st, chunking().begin(c), chunking().length(c), 1);
+            const detail::StridedMap X0 = data_chunk(st);
+            forward(xw.data(), X0, st, 1);
+            for (Index out = 0; out < m_k; ++out) {
+                st.D.back().setZero();
+                st.D.back().row(out).setOnes();
+                backward(xw.data(), X0, st, nullptr, false);
+                for (size_t l = 0; l < m_layers.size(); ++l) {
+                    const MLPLayer& L = m_layers[l];
+                    const detail::StridedMap in = layer_input(X0, st.A, l);
+                    for (Index j = 0; j < st.cols; ++j) {
+                        double* row = J.data() + ((st.start + j) * m_k + out) * m_dim;
+                        MutRowMap(row + L.w_offset, L.out, L.in).noalias() =
+                            st.D[l].col(j) * in.col(j).transpose();
+                        if (L.b_offset >= 0) Eigen::Map<Vector>(row + L.b_offset, L.out) = st.D[l].col(j);
+                    }
+                }
+            }
+        }
+        return J;
+    }
 
 private:
     MLP(ConstRowMatRef X, Matrix Yt, LabelVector labels, Index k, const std::vector<Index>& hidden,
