@@ -225,23 +225,25 @@ public:
     {
         check_dim(x);
         const Vector xw = x;
-        RowMatrix J = RowMatrix::Zero(n_samples() * m_k, m_dim);
+        const Index P = dim();
+        RowMatrix J = RowMatrix::Zero(n_samples() * m_k, P);
+        const detail::MLPPasses pass = passes();
         State st;
         for (Index c = 0; c < chunking().count(); ++c) {
             check_interrupt();
             allocate(st, chunking().begin(c), chunking().length(c), 1);
             const detail::StridedMap X0 = data_chunk(st);
-            forward(xw.data(), X0, st, 1);
+            pass.forward(xw.data(), X0, st, 1);
             for (Index out = 0; out < m_k; ++out) {
                 st.D.back().setZero();
                 st.D.back().row(out).setOnes();
-                backward(xw.data(), X0, st, nullptr, false);
-                for (size_t l = 0; l < m_layers.size(); ++l) {
-                    const MLPLayer& L = m_layers[l];
-                    const detail::StridedMap in = layer_input(X0, st.A, l);
+                pass.backward(xw.data(), X0, st, nullptr, false);
+                for (size_t l = 0; l < layers().size(); ++l) {
+                    const MLPLayer& L = layers()[l];
+                    const detail::StridedMap in = detail::MLPPasses::layer_input(X0, st.A, l);
                     for (Index j = 0; j < st.cols; ++j) {
-                        double* row = J.data() + ((st.start + j) * m_k + out) * m_dim;
-                        MutRowMap(row + L.w_offset, L.out, L.in).noalias() =
+                        double* row = J.data() + ((st.start + j) * m_k + out) * P;
+                        MLPLayout::MutRowMap(row + L.w_offset, L.out, L.in).noalias() =
                             st.D[l].col(j) * in.col(j).transpose();
                         if (L.b_offset >= 0) Eigen::Map<Vector>(row + L.b_offset, L.out) = st.D[l].col(j);
                     }

@@ -304,8 +304,8 @@ public:
         }
     }
 
-private:
-    // The input of layer l: the data chunk or the previous activations.
+    // The input of layer l: the data chunk or the previous activations (public: the output
+    // Jacobian of MLP walks the layers itself).
     static StridedMap layer_input(const StridedMap& X0, const std::vector<Matrix>& A, size_t l)
     {
         if (l == 0) return X0;
@@ -313,6 +313,7 @@ private:
         return StridedMap(a.data(), a.rows(), a.cols(), Eigen::OuterStride<>(a.rows()));
     }
 
+private:
     const std::vector<MLPLayer>& m_layers;
     Activation m_act;
 };
