@@ -2,10 +2,9 @@
 found even when the next eigenvalue is close, and the answer does not depend
 on the operator's scale. LAPACK (numpy.linalg.eigvalsh) is the reference."""
 
+import eosfast
 import numpy as np
 import pytest
-
-import eosfast
 
 
 def _rotated(d, rng):
@@ -49,7 +48,9 @@ def test_stress_multiplicities_and_small_gaps():
         mult = int(rng.integers(2, 9))
         gap = 10.0 ** rng.uniform(-3, -1)
         at_top = trial % 2 == 0
-        rest = np.linspace(1 - gap, -0.9, n - mult) if at_top else np.linspace(0.9, -1 + gap, n - mult)
+        rest = (
+            np.linspace(1 - gap, -0.9, n - mult) if at_top else np.linspace(0.9, -1 + gap, n - mult)
+        )
         d = np.concatenate([np.full(mult, 1.0 if at_top else -1.0), rest])
         A = _rotated(d, rng)
         which = ["LA" if at_top else "SA", "LM", "BE"][trial % 3]
@@ -82,9 +83,9 @@ def test_the_answer_does_not_depend_on_the_scale(scale):
 def test_a_tiny_operator_is_not_reported_as_converged_after_one_product():
     r = eosfast.eigsh(np.diag([3.0, 2.0, 1.0]) * 1e-200, k=1, seed=0)
     np.testing.assert_allclose(r.eigenvalues, [3e-200], rtol=1e-12)
-    assert eosfast.sharpness(eosfast.problems.Quadratic(np.diag([3.0, 2.0, 1.0]) * 1e-200), np.zeros(3)) == (
-        pytest.approx(3e-200, rel=1e-12)
-    )
+    assert eosfast.sharpness(
+        eosfast.problems.Quadratic(np.diag([3.0, 2.0, 1.0]) * 1e-200), np.zeros(3)
+    ) == (pytest.approx(3e-200, rel=1e-12))
 
 
 # SciPy's calling conventions.
