@@ -63,8 +63,10 @@ def eigsh(
         magnitude (returned by ascending magnitude). **SM costs more**: it is
         interior to the spectrum, and without a factorisation (SciPy's
         ``sigma=0`` shift-invert) eigsh finds it as the bottom end of ``H^2``,
-        converged to ``max(tol**2, 1e-14)``, then separates ``+-lambda`` by a
-        Rayleigh-Ritz with H: two products per Lanczos step, and the relative
+        converged to ``max(tol**2, 1e-14)`` with at least one pair more than k
+        (until the last is clearly above the k-th, so ``+-lambda``, one
+        eigenvalue of ``H^2``, are never split), then separates ``+-lambda``
+        by a Rayleigh-Ritz with H: two products per Lanczos step, and the relative
         gaps that set the speed shrink to
         ``(lambda_{k+1}^2 - lambda_k^2) / lambda_max^2``. Expect several times
         the products of ``"LA"``; with a matrix at hand, SciPy's

@@ -321,8 +321,14 @@ EigenResult eigsh_extreme(const Op& op, const EigshOptions& opt, ConstMatRef v0,
 // first, so H^2 neither underflows nor overflows. The H^2 run converges to
 // tol^2 (at least 1e-14, near rounding for H^2): a residual r of H^2 along
 // an eigenvalue lambda_i of H leaves about r / |lambda_i + lambda| in H,
-// large when lambda is small. Each pair's flag is then its own true residual
-// in H against tol * ||H||.
+// large when lambda is small. +-lambda are one eigenvalue of H^2, so a cut
+// after k pairs can split them and leave a mixture with a Rayleigh quotient
+// in between, smaller in magnitude than either: the H^2 run takes pairs
+// until the last is clearly above the k-th (kSplit of ||H||^2), so the
+// Rayleigh-Ritz sees whole eigenspaces, and the k of smallest |theta| are
+// kept. Each pair's flag is its own true residual in H against tol * ||H||.
+constexpr double kSplit = 1e-6;
+
 template <class Op>
 EigenResult eigsh_smallest_magnitude(const Op& op, const EigshOptions& opt, ConstMatRef v0)
 {
@@ -333,28 +339,46 @@ EigenResult eigsh_smallest_magnitude(const Op& op, const EigshOptions& opt, Cons
     EigshOptions sq = opt;
     sq.which = Which::SA;
     sq.tol = std::max(opt.tol * opt.tol, 1e-14);
-    if (opt.max_matvecs > 0) sq.max_matvecs = std::max<Index>(1, (opt.max_matvecs - opt.k) / 2);
+    EigenResult result, inner;
     double scale_sq = 0.0;
-    EigenResult inner = eigsh_extreme(squared, sq, v0, &scale_sq);
-    EigenResult result;
-    result.restarts = inner.restarts;
-    result.matvecs = 2 * inner.matvecs;
-    const Index k = inner.eigenvectors.cols();
-    if (k > 0) {
-        CountingOperator<ScaledOperator<Op>> H(scaled, k);
-        Matrix Y = inner.eigenvectors, HY(n, k);
-        H.apply(Y, HY);
-        result.matvecs += k;
-        const Vector values = rayleigh_ritz_block(Y, HY);
-        // scale_sq estimates ||H||^2 in the scaled units of `scaled`.
-        const double scale = std::sqrt(scale_sq);
-        store_pairs(result, values, Y, HY, Which::SM, opt.tol * scale);
-        // No inner pair converged, or the copy check could not decide: none is confirmed.
-        if (std::none_of(inner.converged.begin(), inner.converged.end(), [](char c) { return c != 0; }))
-            std::fill(result.converged.begin(), result.converged.end(), 0);
-        result.eigenvalues /= scaled.scale();
-        result.residuals /= scaled.scale();
+    for (Index wanted = std::min(n, opt.k + 1);; wanted = std::min(n, 2 * wanted)) {
+        sq.k = wanted;
+        if (opt.max_matvecs > 0) {
+            const Index left = opt.max_matvecs - result.matvecs - wanted;
+            if (left < 2) break;
+            sq.max_matvecs = left / 2;
+        }
+        inner = eigsh_extreme(squared, sq, v0, &scale_sq);
+        result.restarts += inner.restarts;
+        result.matvecs += 2 * inner.matvecs;
+        const Vector& mu = inner.eigenvalues;  // ascending
+        if (wanted == n || mu.size() < wanted || mu[wanted - 1] - mu[opt.k - 1] > kSplit * scale_sq) break;
     }
+    const Index m = inner.eigenvectors.cols();
+    if (m == 0) return result;
+    CountingOperator<ScaledOperator<Op>> H(scaled, m);
+    Matrix Y = inner.eigenvectors, HY(n, m);
+    H.apply(Y, HY);
+    result.matvecs += m;
+    const Vector values = rayleigh_ritz_block(Y, HY);
+    const auto keep = select_wanted(values, std::min(opt.k, m), Which::SM);
+    const Index k = static_cast<Index>(keep.size());
+    Matrix Yk(n, k), HYk(n, k);
+    Vector vk(k);
+    for (Index j = 0; j < k; ++j) {
+        const Index i = keep[static_cast<size_t>(j)];
+        Yk.col(j) = Y.col(i);
+        HYk.col(j) = HY.col(i);
+        vk[j] = values[i];
+    }
+    // scale_sq estimates ||H||^2 in the scaled units of `scaled`.
+    const double scale = std::sqrt(scale_sq);
+    store_pairs(result, vk, Yk, HYk, Which::SM, opt.tol * scale);
+    // No inner pair converged, or the copy check could not decide: none is confirmed.
+    if (std::none_of(inner.converged.begin(), inner.converged.end(), [](char c) { return c != 0; }))
+        std::fill(result.converged.begin(), result.converged.end(), 0);
+    result.eigenvalues /= scaled.scale();
+    result.residuals /= scaled.scale();
     return result;
 }
 
