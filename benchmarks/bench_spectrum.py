@@ -16,6 +16,12 @@ The spectrum issue's targets, side by side in one run:
    (a simple top eigenvalue) and 10 outputs (the top eigenvalues come in a cluster, one per
    output, whose eigenvectors rotate within it between measurements).
 
+4. The cost of the check for missed copies of repeated eigenvalues: the MLP rows again with
+   ``check_copies=False`` (what eosfast costs without it, as ARPACK does no such check).
+5. Clustered spectra (the stress test of tests/test_eigsh_clusters.py, every ``which``):
+   matvecs against ARPACK on the same cases, and wrong answers against LAPACK (a missed
+   copy of a repeated eigenvalue is wrong). ARPACK's wrong answers are counted too.
+
 Every result is checked against a tight reference (relative eigenvalue error printed).
 
 Usage: python benchmarks/bench_spectrum.py [--quick] [--tol 1e-8] [--json out.json]
@@ -29,7 +35,7 @@ import time
 
 import eosfast
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator
 from scipy.sparse.linalg import eigsh as arpack_eigsh
 
 KS = (1, 5, 20)
@@ -77,9 +83,9 @@ def run_arpack(matvec, n, k, tol, seed):
     return np.sort(values)[::-1], calls[0], time.perf_counter() - start
 
 
-def run_eosfast(operator, k, tol, seed):
+def run_eosfast(operator, k, tol, seed, check_copies=True):
     start = time.perf_counter()
-    result = eosfast.eigsh(operator, k=k, which="LA", tol=tol, seed=seed)
+    result = eosfast.eigsh(operator, k=k, which="LA", tol=tol, seed=seed, check_copies=check_copies)
     elapsed = time.perf_counter() - start
     return np.sort(result.eigenvalues)[::-1], result.matvecs, elapsed, result.all_converged
 
@@ -141,7 +147,8 @@ def compare(quick: bool, tol: float, repeats: int, verbose: bool = True) -> list
     rows = []
     if verbose:
         print(
-            f"{'case':42s} {'k':>3s} {'us/product':>10s} {'mv eosfast':>10s} {'mv ARPACK':>9s} "
+            f"{'case':42s} {'k':>3s} {'us/product':>10s} {'mv eosfast':>10s} {'no check':>8s} "
+            f"{'mv ARPACK':>9s} "
             f"{'mv ratio':>8s} {'t eosfast':>10s} {'t ARPACK':>10s} {'speedup':>7s} "
             f"{'rel err':>8s}"
         )
@@ -149,6 +156,7 @@ def compare(quick: bool, tol: float, repeats: int, verbose: bool = True) -> list
         per_product = product_time(matvec, n)
         for k in KS:
             ours = best_of(lambda k=k, op=operator: run_eosfast(op, k, tol, 0), repeats)
+            unchecked = run_eosfast(operator, k, tol, 0, check_copies=False)
             theirs = best_of(lambda k=k, mv=matvec, n=n: run_arpack(mv, n, k, tol, 0), repeats)
             reference = np.sort(spectrum)[::-1][:k] if spectrum is not None else theirs[0]
             error = float(np.max(np.abs(ours[0] - reference)) / abs(reference[0]))
@@ -158,6 +166,7 @@ def compare(quick: bool, tol: float, repeats: int, verbose: bool = True) -> list
                     "k": k,
                     "us_per_product": per_product * 1e6,
                     "matvecs_eosfast": int(ours[1]),
+                    "matvecs_unchecked": int(unchecked[1]),
                     "matvecs_arpack": int(theirs[1]),
                     "seconds_eosfast": ours[2],
                     "seconds_arpack": theirs[2],
@@ -167,11 +176,142 @@ def compare(quick: bool, tol: float, repeats: int, verbose: bool = True) -> list
             )
             if verbose:
                 print(
-                    f"{name:42s} {k:3d} {per_product * 1e6:10.1f} {ours[1]:10d} {theirs[1]:9d} "
+                    f"{name:42s} {k:3d} {per_product * 1e6:10.1f} {ours[1]:10d} {unchecked[1]:8d} "
+                    f"{theirs[1]:9d} "
                     f"{ours[1] / theirs[1]:8.2f} {ours[2] * 1e3:8.2f}ms {theirs[2] * 1e3:8.2f}ms "
                     f"{theirs[2] / ours[2]:6.2f}x {error:8.1e}"
                 )
     return rows
+
+
+CLUSTER_WHICH = ("LA", "SA", "LM", "BE", "SM")
+
+
+def cluster_cases(trials: int = 50, seed: int = 16):
+    """Seeded clustered spectra: (n, multiplicity, gap, which, ks, spectrum, matrix).
+
+    A multiplicity of 2-8 at the top (+1) or the bottom (-1) of a spectrum in [-1, 1], the
+    next eigenvalue at a relative gap of 1e-1 ... 1e-3, n = 50-500, k from 1 to the
+    multiplicity + 2, each ``which`` in turn; for SM the repeated eigenvalue is the smallest
+    in magnitude (+-0.5, the rest at magnitudes from 0.5 (1 + gap) to 1 and either sign).
+    The matrix is the spectrum rotated by a random orthogonal Q.
+    """
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
+        n = int(rng.integers(50, 501))
+        mult = int(rng.integers(2, 9))
+        gap = 10.0 ** rng.uniform(-3, -1)
+        which = CLUSTER_WHICH[trial % len(CLUSTER_WHICH)]
+        at_top = (
+            (trial // len(CLUSTER_WHICH)) % 2 == 0 if which not in ("LA", "SA") else which == "LA"
+        )
+        if which == "SM":
+            rest = np.linspace(0.5 * (1 + gap), 1.0, n - mult) * rng.choice([-1.0, 1.0], n - mult)
+            d = np.concatenate([np.full(mult, 0.5 if at_top else -0.5), rest])
+        elif at_top:
+            d = np.concatenate([np.full(mult, 1.0), np.linspace(1 - gap, -0.9, n - mult)])
+        else:
+            d = np.concatenate([np.full(mult, -1.0), np.linspace(0.9, -1 + gap, n - mult)])
+        Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        A = (Q * d) @ Q.T
+        A = 0.5 * (A + A.T)
+        ks = sorted({1, mult, mult + 1, mult + 2} | {int(rng.integers(1, mult + 3))})
+        yield n, mult, gap, which, ks, d, A
+
+
+def cluster_wanted(d, k, which):
+    """The k eigenvalues `which` selects (as a sorted array; |lambda| for LM and SM)."""
+    lam = np.sort(d)
+    if which == "LA":
+        out = lam[::-1][:k]
+    elif which == "SA":
+        out = lam[:k]
+    elif which == "LM":
+        out = np.sort(np.abs(lam))[::-1][:k]
+    elif which == "SM":
+        out = np.sort(np.abs(lam))[:k]
+    else:
+        out = np.concatenate([lam[::-1][: (k + 1) // 2], lam[: k // 2]])
+    return np.sort(out)
+
+
+def _cluster_got(values, which):
+    return np.sort(np.abs(values) if which in ("LM", "SM") else values)
+
+
+def clusters(
+    trials: int = 50, tol: float = 1e-10, verbose: bool = True, arpack_maxiter: int | None = None
+) -> list[dict]:
+    """One row per cluster case and k: eosfast's and ARPACK's matvecs and whether each was
+    right (against LAPACK, to 1e-8); eosfast's converged pairs are checked as true pairs.
+    ARPACK runs with ``maxiter=arpack_maxiter`` restarts (None: its default, n * 10, slow
+    for SM); a run that does not converge counts as wrong."""
+    rows = []
+    for trial, (n, mult, gap, which, ks, d, A) in enumerate(cluster_cases(trials)):
+        for k in ks:
+            r = eosfast.eigsh(A, k=k, which=which, tol=tol, seed=trial)
+            want = cluster_wanted(d, k, which)
+            V = r.eigenvectors
+            residual = np.linalg.norm(A @ V - V * r.eigenvalues, axis=0)
+            row = {
+                "n": n,
+                "mult": mult,
+                "gap": gap,
+                "which": which,
+                "k": k,
+                "matvecs_eosfast": int(r.matvecs),
+                "right_eosfast": bool(
+                    np.allclose(_cluster_got(r.eigenvalues, which), want, atol=1e-8)
+                ),
+                "converged_are_pairs": bool(np.all(residual[r.converged] <= 10 * tol)),
+                "all_converged": r.all_converged,
+            }
+            if k < n - 1:
+                fn, calls = counted(lambda v, A=A: A @ v)
+                op = LinearOperator((n, n), matvec=fn, dtype=np.float64)
+                v0 = np.random.default_rng(trial).standard_normal(n)
+                try:
+                    # ARPACK refuses BE with k = 1, which is LA.
+                    arpack_which = "LA" if which == "BE" and k == 1 else which
+                    w = arpack_eigsh(
+                        op,
+                        k=k,
+                        which=arpack_which,
+                        tol=tol,
+                        v0=v0,
+                        maxiter=arpack_maxiter,
+                        return_eigenvectors=False,
+                    )
+                    right = bool(np.allclose(_cluster_got(w, which), want, atol=1e-8))
+                except ArpackNoConvergence:
+                    right = False
+                row["matvecs_arpack"] = calls[0]
+                row["right_arpack"] = right
+            rows.append(row)
+    if verbose:
+        print(cluster_summary(rows))
+    return rows
+
+
+def cluster_summary(rows: list[dict]) -> str:
+    """Per `which`: cases, wrong answers and matvecs (total, ratio) of eosfast and ARPACK."""
+    lines = [
+        f"{'which':5s} {'cases':>5s} {'wrong':>5s} {'wrong ARPACK':>12s} {'mv eosfast':>10s} "
+        f"{'mv ARPACK':>9s} {'ratio':>6s}"
+    ]
+    for which in (*CLUSTER_WHICH, "all"):
+        mine = [r for r in rows if which in ("all", r["which"]) and "matvecs_arpack" in r]
+        if not mine:
+            continue
+        ours = sum(r["matvecs_eosfast"] for r in mine)
+        theirs = sum(r["matvecs_arpack"] for r in mine)
+        wrong = sum(not r["right_eosfast"] for r in rows if which in ("all", r["which"]))
+        wrong_arpack = sum(not r["right_arpack"] for r in mine)
+        lines.append(
+            f"{which:5s} {len(mine):5d} {wrong:5d} {wrong_arpack:12d} {ours:10d} {theirs:9d} "
+            f"{ours / theirs:6.2f}"
+        )
+    return "\n".join(lines)
 
 
 def tracking_runs(quick: bool, steps: int | None = None):
@@ -257,6 +397,15 @@ def main() -> None:
             f"target: >= 2x wall time on cheap operators (< 50 us/product): min speedup "
             f"{speedup:.2f}x, {'met' if speedup >= 2 else 'NOT met'}"
         )
+    print("\nclustered spectra (multiplicity 2-8, gaps 1e-1 ... 1e-3), tol 1e-10:")
+    cluster_rows = clusters(20 if args.quick else 50, arpack_maxiter=100)
+    wrong = sum(not r["right_eosfast"] for r in cluster_rows)
+    print(
+        f"target: 0 wrong on clustered spectra: {wrong} wrong, {'met' if wrong == 0 else 'NOT met'}"
+    )
+    mlp = [r for r in rows if r["case"].startswith("MLP") and r["k"] in (1, 20)]
+    mlp_ok = all(r["matvecs_eosfast"] <= r["matvecs_arpack"] for r in mlp)
+    print(f"target: MLP matvecs <= ARPACK for k = 1 and 20: {'met' if mlp_ok else 'NOT met'}")
     track = tracking(args.quick)
     print()
     for case in dict.fromkeys(r["case"] for r in track):
@@ -273,7 +422,11 @@ def main() -> None:
             )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"tol": args.tol, "rows": rows, "tracking": track}, f, indent=1)
+            json.dump(
+                {"tol": args.tol, "rows": rows, "clusters": cluster_rows, "tracking": track},
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ __all__: list[str] = [
     "cpu_has_avx2_fma",
     "default_threads",
     "eigsh",
+    "eigsh_default_ncv",
     "get_num_threads",
     "gradient_flow",
     "hardware_threads",
@@ -89,7 +90,10 @@ class DenseOperator(LinearOperator):
 
 class CallableOperator(LinearOperator):
     def __init__(
-        self, matvec: typing.Any, dim: typing.SupportsInt | typing.SupportsIndex
+        self,
+        matvec: typing.Any,
+        dim: typing.SupportsInt | typing.SupportsIndex,
+        matmat: typing.Any = None,
     ) -> None: ...
 
 class Problem:
@@ -552,7 +556,14 @@ def eigsh(
     block: typing.SupportsInt | typing.SupportsIndex,
     max_matvecs: typing.SupportsInt | typing.SupportsIndex,
     seed: typing.SupportsInt | typing.SupportsIndex,
+    check_copies: bool = True,
 ) -> EigenResult: ...
+def eigsh_default_ncv(
+    n: typing.SupportsInt | typing.SupportsIndex,
+    k: typing.SupportsInt | typing.SupportsIndex,
+    block: typing.SupportsInt | typing.SupportsIndex,
+    ncv: typing.SupportsInt | typing.SupportsIndex,
+) -> int: ...
 def get_num_threads() -> int: ...
 def gradient_flow(
     problem: Problem,

@@ -88,13 +88,11 @@ def as_operator(op, dim: int | None = None) -> Operator:
     if isinstance(op, Operator):
         return op
     if isinstance(op, np.ndarray):
+        if np.iscomplexobj(op):
+            raise TypeError(_COMPLEX)
         A = as_float_array(op, "operator matrix")
-        if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
-            raise ValueError(f"a matrix operator must be square and non-empty, got shape {A.shape}")
-        check_finite(A, "operator matrix")
-        scale = np.max(np.abs(A)) if A.size else 0.0
-        if np.max(np.abs(A - A.T)) > 1e-10 * scale:
-            raise ValueError("the operator matrix is not symmetric")
+        _check_square(A.shape, "a matrix operator")
+        _check_symmetric_matrix(A, A.ravel(), "operator matrix")
         return Operator(_core.DenseOperator(np.asfortranarray(0.5 * (A + A.T))))
     import scipy.sparse
     from scipy.sparse.linalg import LinearOperator, aslinearoperator
@@ -112,9 +110,12 @@ def as_operator(op, dim: int | None = None) -> Operator:
         except TypeError:
             pass
     if isinstance(op, LinearOperator):
-        if len(op.shape) != 2 or op.shape[0] != op.shape[1] or op.shape[0] == 0:
-            raise ValueError(f"a LinearOperator must be square and non-empty, got shape {op.shape}")
-        return Operator(_core.CallableOperator(op.matvec, int(op.shape[0])))
+        _check_square(op.shape, "a LinearOperator")
+        if op.dtype is not None and np.issubdtype(op.dtype, np.complexfloating):
+            raise TypeError(_COMPLEX)
+        # Blocks (block Lanczos, the final refinement, the symmetry probe) go
+        # through matmat: one call per block, native for matrix-backed operators.
+        return Operator(_core.CallableOperator(op.matvec, int(op.shape[0]), op.matmat))
     if callable(op):
         if dim is None:
             raise ValueError("a callable operator needs its dimension: pass dim=")
@@ -125,17 +126,31 @@ def as_operator(op, dim: int | None = None) -> Operator:
     )
 
 
-def _sparse_operator(A) -> Operator:
-    """A symmetric scipy sparse matrix or array, applied as CSR products (one per vector)."""
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
-        raise ValueError(f"a sparse operator must be square and non-empty, got shape {A.shape}")
-    if np.iscomplexobj(A.data):
-        raise TypeError("complex (Hermitian) operators are not supported: eosfast is real-symmetric")
-    A = A.tocsr().astype(np.float64)
-    check_finite(A.data, "sparse operator")
-    scale = np.max(np.abs(A.data)) if A.nnz else 0.0
+_COMPLEX = "complex (Hermitian) operators are not supported: eosfast is real-symmetric"
+
+
+def _check_square(shape, what: str) -> None:
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] == 0:
+        raise ValueError(f"{what} must be square and non-empty, got shape {tuple(shape)}")
+
+
+def _check_symmetric_matrix(A, entries, what: str) -> None:
+    """Finite entries and A = A^T to 1e-10 relative to the largest entry
+    (A dense or sparse, `entries` its stored values)."""
+    check_finite(entries, what)
+    scale = np.max(np.abs(entries)) if entries.size else 0.0
     asymmetry = abs(A - A.T)
-    if asymmetry.nnz and asymmetry.max() > 1e-10 * scale:
-        raise ValueError("the sparse operator is not symmetric")
+    worst = asymmetry.max() if asymmetry.size else 0.0
+    if worst > 1e-10 * scale:
+        raise ValueError(f"the {what} is not symmetric")
+
+
+def _sparse_operator(A) -> Operator:
+    """A symmetric scipy sparse matrix or array, applied as CSR products (blocks in one call)."""
+    _check_square(A.shape, "a sparse operator")
+    if np.iscomplexobj(A.data):
+        raise TypeError(_COMPLEX)
+    A = A.tocsr().astype(np.float64)
+    _check_symmetric_matrix(A, A.data, "sparse operator")
     n = int(A.shape[0])
-    return Operator(_core.CallableOperator(lambda v: A @ v, n))
+    return Operator(_core.CallableOperator(lambda v: A @ v, n, lambda V: A @ V))

@@ -52,7 +52,8 @@ class EigenResult:
     ----------
     eigenvalues : ndarray, shape (k,)
         Ordered by ``which``, most wanted first: "LA" descending, "SA"
-        ascending, "LM" by descending magnitude, "BE" descending.
+        ascending, "LM" by descending magnitude, "SM" by ascending magnitude,
+        "BE" descending.
     eigenvectors : ndarray, shape (dim, k)
         Orthonormal columns; column j belongs to ``eigenvalues[j]``.
     residuals : ndarray, shape (k,)

@@ -10,6 +10,9 @@ from .. import _core
 from .._validation import as_block, as_positive_int
 from ._common import EigenResult, check_tol, check_which, core_seed, operator
 
+# eigsh's `which` rules (the C++ core's parse_which accepts the same names).
+_WHICH = ("LA", "SA", "LM", "BE", "SM")
+
 
 def eigsh(
     op,
@@ -26,6 +29,7 @@ def eigsh(
     ncv: int | None = None,
     dim: int | None = None,
     return_eigenvectors: bool = True,
+    check_copies: bool = True,
 ):
     """k eigenpairs of a symmetric operator, matrix-free.
 
@@ -53,9 +57,20 @@ def eigsh(
         first, to relative tolerance 1e-6 (two products, counted).
     k : int
         Number of eigenpairs, ``1 <= k <= dim``.
-    which : {"LA", "SA", "LM", "BE"}
+    which : {"LA", "SA", "LM", "BE", "SM"}
         Largest algebraic (the sharpness), smallest algebraic, largest
-        magnitude, or both ends (``ceil(k/2)`` from the top).
+        magnitude, both ends (``ceil(k/2)`` from the top), or smallest
+        magnitude (returned by ascending magnitude). **SM costs more**: it is
+        interior to the spectrum, and without a factorisation (SciPy's
+        ``sigma=0`` shift-invert) eigsh finds it as the bottom end of ``H^2``,
+        converged to ``max(tol**2, 1e-14)`` with at least one pair more than k
+        (until the last is clearly above the k-th, so ``+-lambda``, one
+        eigenvalue of ``H^2``, are never split), then separates ``+-lambda``
+        by a Rayleigh-Ritz with H: two products per Lanczos step, and the relative
+        gaps that set the speed shrink to
+        ``(lambda_{k+1}^2 - lambda_k^2) / lambda_max^2``. Expect several times
+        the products of ``"LA"``; with a matrix at hand, SciPy's
+        ``eigsh(A, sigma=0)`` is the faster route.
     tol : float
         Relative residual tolerance, in (0, 1).
     v0 : ndarray, shape (dim,) or (dim, m), optional
@@ -82,6 +97,11 @@ def eigsh(
 
     return_eigenvectors : bool
         False: return only the eigenvalues (an ndarray, most wanted first).
+    check_copies : bool
+        True (default): after convergence, look for copies of repeated
+        eigenvalues the Krylov space could not contain (see above). False
+        skips that check, as ARPACK does: fewer products, but a repeated
+        eigenvalue may come back once, with the next eigenvalue in its place.
 
     Returns
     -------
@@ -105,7 +125,7 @@ def eigsh(
     k = as_positive_int(k, "k")
     if k > n:
         raise ValueError(f"k = {k} exceeds the dimension {n}")
-    which = check_which(which)
+    which = check_which(which, _WHICH)
     tol = check_tol(tol)
     block = as_positive_int(block, "block")
     if v0 is None:
@@ -123,9 +143,13 @@ def eigsh(
     ncv = 0 if ncv is None else as_positive_int(ncv, "ncv")
     budget = 0 if max_matvecs is None else as_positive_int(max_matvecs, "max_matvecs")
     if maxiter is not None:
-        cycle = ncv or min(max(2 * k + 2 * max(block, start.shape[1]), 20), n)
+        cycle = _core.eigsh_default_ncv(n, k, max(block, start.shape[1]), ncv)
         budget = as_positive_int(maxiter, "maxiter") * cycle
-    r = _core.eigsh(H._core, k, which, tol, start, ncv, block, budget, core_seed(seed))
+    if not isinstance(check_copies, (bool, np.bool_)):
+        raise TypeError(f"check_copies must be a bool, got {type(check_copies).__name__}")
+    r = _core.eigsh(
+        H._core, k, which, tol, start, ncv, block, budget, core_seed(seed), bool(check_copies)
+    )
     result = EigenResult._from_core(r)
     return result if return_eigenvectors else result.eigenvalues
 
@@ -134,7 +158,9 @@ def _seed_from_rng(rng) -> int:
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, 2**63))
     if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)):
-        raise TypeError(f"rng must be an integer seed or a numpy Generator, got {type(rng).__name__}")
+        raise TypeError(
+            f"rng must be an integer seed or a numpy Generator, got {type(rng).__name__}"
+        )
     return int(rng)
 
 

@@ -23,15 +23,20 @@ class PowerResult(EigenResult):
 def power_iteration(
     op,
     k: int = 1,
+    *,
+    which: str = "LM",
     tol: float = 1e-6,
     max_iter: int = 1000,
-    which: str = "LM",
     shift: float | None = None,
     seed: int | None = None,
-    *,
     dim: int | None = None,
 ) -> PowerResult:
     """Eigenpairs by power iteration with deflation (as PyHessian computes them).
+
+    Called as :func:`eigsh` is: ``power_iteration(op, k, which=..., tol=...)``,
+    everything after ``k`` keyword-only (before 0.x, ``tol``, ``max_iter``,
+    ``which``, ``shift`` and ``seed`` could be passed by position in that
+    order; such calls now raise ``TypeError``).
 
     Iterates ``v <- P (H - shift I) v / ||.||``, ``P`` projecting out the pairs
     already found, and stops a pair when ``||H v - theta v|| <= tol * scale``

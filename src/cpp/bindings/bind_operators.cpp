@@ -29,7 +29,8 @@ void init_operators(py::module_& m)
 
     py::class_<CallableOperator, LinearOperator, std::shared_ptr<CallableOperator>>(m, "CallableOperator",
                                                                                     py::module_local())
-        .def(py::init<py::object, Index>(), py::arg("matvec"), py::arg("dim"));
+        .def(py::init<py::object, Index, py::object>(), py::arg("matvec"), py::arg("dim"),
+             py::arg("matmat") = py::none());
 }
 
 }  // namespace eosfast::bindings

@@ -34,7 +34,7 @@ void init_spectrum(py::module_& m)
     m.def(
         "eigsh",
         [](const LinearOperator& op, Index k, const std::string& which, double tol, ConstMatRef v0, Index ncv,
-           Index block, Index max_matvecs, std::uint64_t seed) {
+           Index block, Index max_matvecs, std::uint64_t seed, bool check_copies) {
             EigshOptions opt;
             opt.k = k;
             opt.which = parse_which(which);
@@ -43,10 +43,15 @@ void init_spectrum(py::module_& m)
             opt.block = block;
             opt.max_matvecs = max_matvecs;
             opt.seed = seed;
+            opt.check_copies = check_copies;
             return call_released([&] { return eigsh(op, opt, v0); });
         },
         py::arg("op"), py::arg("k"), py::arg("which"), py::arg("tol"), py::arg("v0"), py::arg("ncv"),
-        py::arg("block"), py::arg("max_matvecs"), py::arg("seed"));
+        py::arg("block"), py::arg("max_matvecs"), py::arg("seed"), py::arg("check_copies") = true);
+
+    // The basis size eigsh uses (the unit of SciPy's maxiter), declared once in C++.
+    m.def("eigsh_default_ncv", &detail::default_ncv, py::arg("n"), py::arg("k"), py::arg("block"),
+          py::arg("ncv"));
 
     m.def(
         "power_iteration",

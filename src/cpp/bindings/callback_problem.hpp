@@ -133,9 +133,12 @@ private:
     bool m_block_hvp;
 };
 
+// A Python v -> A v, optionally with a block form V -> A V (a LinearOperator's
+// matmat, a sparse matrix's product), used for blocks of more than one vector.
 class CallableOperator : public LinearOperator {
 public:
-    CallableOperator(py::object matvec, Index dim) : m_matvec(std::move(matvec)), m_dim(dim)
+    CallableOperator(py::object matvec, Index dim, py::object matmat = py::none())
+        : m_matvec(std::move(matvec)), m_matmat(std::move(matmat)), m_dim(dim)
     {
         require(dim >= 1, "the operator's dimension must be at least 1");
     }
@@ -144,6 +147,10 @@ public:
     void apply(ConstMatRef V, MatRef out) const override
     {
         py::gil_scoped_acquire gil;
+        if (m_matmat.present() && V.cols() > 1) {
+            block_from_numpy(m_matmat.get()(block_to_numpy(V)), m_dim, V.cols(), out, "the operator's matmat");
+            return;
+        }
         for (Index j = 0; j < V.cols(); ++j) {
             Vector col(m_dim);
             from_numpy(m_matvec.get()(to_numpy(V.col(j))), m_dim, col, "the operator's matvec");
@@ -152,7 +159,7 @@ public:
     }
 
 private:
-    PyRef m_matvec;
+    PyRef m_matvec, m_matmat;
     Index m_dim;
 };
 

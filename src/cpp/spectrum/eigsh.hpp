@@ -24,6 +24,14 @@
 // locked block removes the small coupling deflation leaves between pairs.
 // The operator is presented scaled by a power of two when its size is far
 // from 1 (ScaledOperator), so the answer does not depend on its scale.
+//
+// Smallest magnitude (SM) is interior to the spectrum, where Lanczos without
+// an inverse converges slowly and not from one side. eigsh finds it as the
+// bottom end (SA) of H^2, whose eigenvalues are lambda^2 (so the search,
+// including the check for copies, is an extreme-eigenvalue search again),
+// and rotates the result by a Rayleigh-Ritz with H, which separates +-lambda
+// (one eigenvalue of H^2). The price: two products per step, and relative
+// gaps that shrink to (lambda_{k+1}^2 - lambda_k^2) / lambda_max^2.
 #pragma once
 
 #include <algorithm>
@@ -44,6 +52,7 @@ struct EigshOptions {
     Index block = 1;        // pending block size (raised to the columns of v0)
     Index max_matvecs = 0;  // 0 = automatic
     std::uint64_t seed = 0;
+    bool check_copies = true;  // look for copies the Krylov space missed (false: as ARPACK)
 };
 
 namespace detail {
@@ -170,17 +179,41 @@ void refine_pairs(CountingOperator<Op>& op, Which which, Vector& values, Matrix&
     }
 }
 
-}  // namespace detail
-
+// H^2, one product of H after another (SM, see the top of the file).
 template <class Op>
-EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
+class SquaredOperator {
+public:
+    explicit SquaredOperator(const Op& op) : m_op(op) {}
+    Index rows() const { return m_op.rows(); }
+    bool thread_safe() const { return operator_thread_safe(m_op); }
+    void apply(ConstMatRef X, MatRef out) const
+    {
+        Matrix once(X.rows(), X.cols());
+        m_op.apply(X, once);
+        m_op.apply(once, out);
+    }
+
+private:
+    const Op& m_op;
+};
+
+inline void check_options(Index n, const EigshOptions& opt, ConstMatRef v0)
 {
-    const Index n = op.rows();
     require(opt.k >= 1 && opt.k <= n,
             "k must be between 1 and dim = " + std::to_string(n) + ", got " + std::to_string(opt.k));
     require(opt.tol > 0 && opt.tol < 1, "tol must be in (0, 1)");
     require(opt.block >= 1, "block must be at least 1");
     require(v0.cols() == 0 || v0.rows() == n, "v0 must have dim = " + std::to_string(n) + " rows");
+}
+
+// eigsh for an end of the spectrum (every `which` but SM); `scale_out`, when
+// given, receives the estimate of ||H|| the convergence tests used.
+template <class Op>
+EigenResult eigsh_extreme(const Op& op, const EigshOptions& opt, ConstMatRef v0, double* scale_out = nullptr)
+{
+    const Index n = op.rows();
+    check_options(n, opt, v0);
+    require(opt.which != Which::SM, "eigsh_extreme: SM is not an end of the spectrum");
     const Index block = std::min(std::max(opt.block, v0.cols()), n);
     const Index ncv = detail::default_ncv(n, opt.k, block, opt.ncv);
     const ScaledOperator<Op> scaled(op);
@@ -204,7 +237,7 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
     // random start there is nothing to miss: another copy of the top
     // eigenvalue would not change the answer. Each round locks one more pair
     // orthogonal to the locked ones, so fewer than n rounds are needed.
-    bool check = (opt.k > 1 || v0.cols() > 0) && run.all_converged;
+    bool check = opt.check_copies && (opt.k > 1 || v0.cols() > 0) && run.all_converged;
     bool uncertain = false;  // the check could not decide: no pair is confirmed
     const Index krylov = main_basis->processed() + main_basis->pending();
     if (check && n - krylov > ncv) {
@@ -280,7 +313,82 @@ EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
         result.residuals /= scaled.scale();
     }
     result.matvecs = H.matvecs();
+    if (scale_out) *scale_out = scale / scaled.scale();
     return result;
+}
+
+// SM: the SA pairs of H^2, rotated by a Rayleigh-Ritz with H. H is scaled
+// first, so H^2 neither underflows nor overflows. The H^2 run converges to
+// tol^2 (at least 1e-14, near rounding for H^2): a residual r of H^2 along
+// an eigenvalue lambda_i of H leaves about r / |lambda_i + lambda| in H,
+// large when lambda is small. +-lambda are one eigenvalue of H^2, so a cut
+// after k pairs can split them and leave a mixture with a Rayleigh quotient
+// in between, smaller in magnitude than either: the H^2 run takes pairs
+// until the last is clearly above the k-th (kSplit of ||H||^2), so the
+// Rayleigh-Ritz sees whole eigenspaces, and the k of smallest |theta| are
+// kept. Each pair's flag is its own true residual in H against tol * ||H||.
+constexpr double kSplit = 1e-6;
+
+template <class Op>
+EigenResult eigsh_smallest_magnitude(const Op& op, const EigshOptions& opt, ConstMatRef v0)
+{
+    const Index n = op.rows();
+    check_options(n, opt, v0);
+    const ScaledOperator<Op> scaled(op);
+    const SquaredOperator<ScaledOperator<Op>> squared(scaled);
+    EigshOptions sq = opt;
+    sq.which = Which::SA;
+    sq.tol = std::max(opt.tol * opt.tol, 1e-14);
+    EigenResult result, inner;
+    double scale_sq = 0.0;
+    for (Index wanted = std::min(n, opt.k + 1);; wanted = std::min(n, 2 * wanted)) {
+        sq.k = wanted;
+        if (opt.max_matvecs > 0) {
+            const Index left = opt.max_matvecs - result.matvecs - wanted;
+            if (left < 2) break;
+            sq.max_matvecs = left / 2;
+        }
+        inner = eigsh_extreme(squared, sq, v0, &scale_sq);
+        result.restarts += inner.restarts;
+        result.matvecs += 2 * inner.matvecs;
+        const Vector& mu = inner.eigenvalues;  // ascending
+        if (wanted == n || mu.size() < wanted || mu[wanted - 1] - mu[opt.k - 1] > kSplit * scale_sq) break;
+    }
+    const Index m = inner.eigenvectors.cols();
+    if (m == 0) return result;
+    CountingOperator<ScaledOperator<Op>> H(scaled, m);
+    Matrix Y = inner.eigenvectors, HY(n, m);
+    H.apply(Y, HY);
+    result.matvecs += m;
+    const Vector values = rayleigh_ritz_block(Y, HY);
+    const auto keep = select_wanted(values, std::min(opt.k, m), Which::SM);
+    const Index k = static_cast<Index>(keep.size());
+    Matrix Yk(n, k), HYk(n, k);
+    Vector vk(k);
+    for (Index j = 0; j < k; ++j) {
+        const Index i = keep[static_cast<size_t>(j)];
+        Yk.col(j) = Y.col(i);
+        HYk.col(j) = HY.col(i);
+        vk[j] = values[i];
+    }
+    // scale_sq estimates ||H||^2 in the scaled units of `scaled`.
+    const double scale = std::sqrt(scale_sq);
+    store_pairs(result, vk, Yk, HYk, Which::SM, opt.tol * scale);
+    // No inner pair converged, or the copy check could not decide: none is confirmed.
+    if (std::none_of(inner.converged.begin(), inner.converged.end(), [](char c) { return c != 0; }))
+        std::fill(result.converged.begin(), result.converged.end(), 0);
+    result.eigenvalues /= scaled.scale();
+    result.residuals /= scaled.scale();
+    return result;
+}
+
+}  // namespace detail
+
+template <class Op>
+EigenResult eigsh(const Op& op, const EigshOptions& opt, ConstMatRef v0)
+{
+    if (opt.which == Which::SM) return detail::eigsh_smallest_magnitude(op, opt, v0);
+    return detail::eigsh_extreme(op, opt, v0);
 }
 
 }  // namespace eosfast

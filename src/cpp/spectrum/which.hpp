@@ -1,5 +1,7 @@
 // Which end of the spectrum a solver wants: the selection rules of ARPACK's
 // `which` (Lehoucq, Sorensen & Yang 1998, sec. 4.2) for symmetric problems.
+// SM (smallest magnitude) is not an end of the spectrum: eigsh finds it as the
+// bottom end of H^2 (see eigsh.hpp); the rules below only order its values.
 #pragma once
 
 #include <algorithm>
@@ -14,7 +16,7 @@
 
 namespace eosfast {
 
-enum class Which { LA, SA, LM, BE };
+enum class Which { LA, SA, LM, BE, SM };
 
 inline Which parse_which(const std::string& name)
 {
@@ -22,11 +24,13 @@ inline Which parse_which(const std::string& name)
     if (name == "SA") return Which::SA;
     if (name == "LM") return Which::LM;
     if (name == "BE") return Which::BE;
-    throw std::invalid_argument("which must be one of 'LA', 'SA', 'LM', 'BE', got '" + name + "'");
+    if (name == "SM") return Which::SM;
+    throw std::invalid_argument("which must be one of 'LA', 'SA', 'LM', 'BE', 'SM', got '" + name + "'");
 }
 
 // Indices of `count` values of `values` (any order) in order of preference:
-// LA largest first, SA smallest first, LM largest |value| first, BE alternating
+// LA largest first, SA smallest first, LM largest |value| first, SM smallest
+// |value| first, BE alternating
 // largest, smallest, second largest, ... (so ceil(count/2) from the top).
 // Ties are broken by index, so the selection is deterministic.
 inline std::vector<Index> select_wanted(const Vector& values, Index count, Which which)
@@ -48,6 +52,9 @@ inline std::vector<Index> select_wanted(const Vector& values, Index count, Which
         case Which::LM:
             by([&](Index i) { return std::abs(values[i]); });
             break;
+        case Which::SM:
+            by([&](Index i) { return -std::abs(values[i]); });
+            break;
         case Which::BE: {
             by([&](Index i) { return values[i]; });
             std::vector<Index> alternating;
@@ -64,7 +71,7 @@ inline std::vector<Index> select_wanted(const Vector& values, Index count, Which
 }
 
 // The order in which results are returned: LA descending, SA ascending, LM by
-// descending magnitude, BE descending.
+// descending magnitude, SM by ascending magnitude, BE descending.
 inline std::vector<Index> result_order(const Vector& values, Which which)
 {
     if (which == Which::BE) return select_wanted(values, values.size(), Which::LA);
@@ -85,6 +92,8 @@ inline double competing_margin(const Vector& values, Which which, double candida
             return top ? none : values.maxCoeff() - candidate;
         case Which::LM:
             return std::abs(candidate) - values.cwiseAbs().minCoeff();
+        case Which::SM:
+            return values.cwiseAbs().maxCoeff() - std::abs(candidate);
         default: {
             // BE keeps ceil(k/2) from the top and floor(k/2) from the bottom.
             const Index k = values.size(), high = (k + 1) / 2;
