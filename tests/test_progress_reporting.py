@@ -50,7 +50,7 @@ def test_run_progress_true(monkeypatch, capsys, tqdm):
     traj = eosfast.run(problem, eosfast.GD(0.5), np.ones(2), 50, sharpness_every=10, progress=True)
     err = capsys.readouterr().err
     assert "eosfast.run" in err and "50/50" in err
-    np.testing.assert_array_equal(traj.x, quiet.x)  # progress changes nothing
+    np.testing.assert_array_equal(traj.x_final, quiet.x_final)  # progress changes nothing
     assert eosfast.run(problem, eosfast.GD(0.5), np.ones(2), 5, progress=False).status
     with pytest.raises(TypeError, match="progress must be True, False, None or a callable"):
         eosfast.run(problem, eosfast.GD(0.5), np.ones(2), 5, progress="yes")

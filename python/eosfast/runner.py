@@ -469,7 +469,7 @@ def resume(
     >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
     >>> whole = eosfast.run(problem, eosfast.GD(lr=0.5), np.ones(2), steps=20, checkpoint=path)
     >>> again = eosfast.resume(path, problem)  # a finished run comes back as it ended
-    >>> bool(np.array_equal(again.x, whole.x)), again.status
+    >>> bool(np.array_equal(again.x_final, whole.x_final)), again.status
     (True, 'completed')
     """
     state = load_checkpoint(path)

@@ -98,7 +98,7 @@ def compare_iterates(
     >>> steps = [0, 10, 20]  # tau = lr^2 t with lr = 0.1
     >>> iterates = [lf.at(0.01 * t) + np.array([0.0, 0.01]) for t in steps]  # just off Gamma
     >>> cmp = flow.compare_iterates(problem, iterates, steps, 0.1, lf)
-    >>> bool(cmp.distance.max() < 1e-3), np.round(cmp.alignment, 6).tolist()
+    >>> bool(cmp.distance.max() < 1e-3), np.round(cmp.alignment, 3).tolist()
     (True, [1.0, 1.0, 1.0])
     """
     iterates = np.asarray(iterates, dtype=np.float64)

@@ -245,7 +245,7 @@ def top_eigen(problem, X, *, v0=None, tol: float = 1e-10, seed: int = 0) -> TopE
     >>> from eosfast.problems import Valley2D
     >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
     >>> top = flow.top_eigen(problem, np.array([1.0, 0.0]))
-    >>> round(top.sharpness, 8), round(abs(top.vector[1]), 8), round(top.second, 8)
+    >>> round(top.sharpness, 8), round(float(abs(top.vector[1])), 8), round(top.second, 8)
     (4.0, 1.0, 0.0)
     """
     from .. import eigsh
