@@ -72,6 +72,16 @@ def gradient_flow(
     Returns
     -------
     FlowResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> problem = Quadratic(np.array([1.0, 2.0]))
+    >>> res = eosfast.gradient_flow(problem, np.ones(2), t_end=1.0)
+    >>> bool(np.allclose(res.x, np.exp([-1.0, -2.0]), atol=1e-6))  # x(t) = e^{-At} x0
+    True
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")

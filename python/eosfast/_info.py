@@ -11,6 +11,13 @@ def info() -> dict:
 
     ``variant`` is the compiled kernel variant in use ("avx2" or "generic");
     bitwise reproducibility holds within one variant.
+
+    Examples
+    --------
+    >>> import eosfast
+    >>> i = eosfast.info()
+    >>> i["version"] == eosfast.__version__, i["variant"] in ("generic", "avx2")
+    (True, True)
     """
     facts = {"version": __version__}
     facts.update(_core.build_info())

@@ -30,6 +30,14 @@ def set_num_threads(n: int | None) -> None:
 
     ``None`` or ``0`` restores the default (see :func:`default_num_threads`). Results do not
     depend on it.
+
+    Examples
+    --------
+    >>> import eosfast
+    >>> eosfast.set_num_threads(1)
+    >>> eosfast.get_num_threads()
+    1
+    >>> eosfast.set_num_threads(None)  # back to the default
     """
     if n is None:
         n = 0
@@ -42,7 +50,14 @@ def set_num_threads(n: int | None) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads eosfast computations use."""
+    """The number of threads eosfast computations use.
+
+    Examples
+    --------
+    >>> import eosfast
+    >>> eosfast.get_num_threads() >= 1
+    True
+    """
     return _core.get_num_threads()
 
 

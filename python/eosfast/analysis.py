@@ -68,17 +68,30 @@ def eos_summary(records: dict, optimizer: str, last: float = 0.25) -> dict:
 
 
 def indicator_text(summary: dict, optimizer: str) -> str:
-    """The EoS indicator column of the demo's table."""
+    """The demo table's indicator cell: each optimizer's own edge-of-stability numbers.
+
+    GD: lambda_1 lr / 2 (the sharpness over its threshold 2 / lr) and the first step where it
+    reached 1; NGD: 1/S_t + 1/S_{t+1} and sqrt(L_t) + sqrt(L_{t+1}) over its prediction
+    lr sqrt(lambda_1 / 2); GD on sqrt(L): sqrt(L_t) + sqrt(L_{t+1}) over lr lambda_1 / 2.
+    Each is about 1 at the edge of stability.
+
+    Examples
+    --------
+    >>> from eosfast.analysis import indicator_text
+    >>> indicator_text({"sharpness_ratio": 1.01, "eos_onset": 120}, "gd")
+    'lambda_1*lr/2 = 1.010 (from step 120)'
+    >>> indicator_text({"inv_stableness_sum": 0.99, "sqrt_loss_ratio": 1.1}, "ngd")
+    '1/S_t + 1/S_t+1 = 0.990, sqrt(L) sum / prediction = 1.100'
+    """
 
     def fmt(value, digits=3):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     if optimizer == "gd":
         onset = summary.get("eos_onset")
-        return "onset " + ("none" if onset is None else f"step {onset}")
+        since = "never reached 1" if onset is None else f"from step {onset}"
+        return f"lambda_1*lr/2 = {fmt(summary.get('sharpness_ratio'))} ({since})"
+    sqrt = f"sqrt(L) sum / prediction = {fmt(summary.get('sqrt_loss_ratio'))}"
     if optimizer == "ngd":
-        return (
-            f"1/S_t+1/S_t+1 {fmt(summary.get('inv_stableness_sum'))}, "
-            f"sqrtL sum/pred {fmt(summary.get('sqrt_loss_ratio'))}"
-        )
-    return f"sqrtL sum/pred {fmt(summary.get('sqrt_loss_ratio'))}"
+        return f"1/S_t + 1/S_t+1 = {fmt(summary.get('inv_stableness_sum'))}, {sqrt}"
+    return sqrt

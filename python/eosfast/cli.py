@@ -164,7 +164,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("demo", _cmd_demo, "EoS on the handwritten digits: GD at several lr, NGD, sqrt(L)")
     p.add_argument("--out", default="eosfast-demo", help="output folder (default: eosfast-demo)")
-    p.add_argument("--quick", action="store_true", help="a smaller, faster version (~30 s)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smaller version (about 25 s of CPU time; minutes on a busy machine)",
+    )
 
     p = command("run", _cmd_run, "run (or resume) the experiment of a TOML configuration")
     p.add_argument("config", help="the configuration file")

@@ -116,16 +116,23 @@ def run_demo(out="eosfast-demo", quick: bool = False, quiet: bool = False) -> di
 
 
 def format_table(rows) -> str:
-    """The summary table: run, final loss, lambda_1 / threshold (last quarter), indicators, time."""
-    header = ("run", "final loss", "lam1/threshold", "EoS indicators", "time")
+    """The summary table: run, final loss, the run's own EoS indicators, time.
+
+    Examples
+    --------
+    >>> from eosfast.demo import format_table
+    >>> row = ("gd_lr0.5", {"final_loss": 0.01, "seconds": 2.0}, "lambda_1*lr/2 = 1.010")
+    >>> print(format_table([row]).splitlines()[0])
+    run       final loss  edge-of-stability indicators (last quarter; each about 1)  time
+    """
+    indicators = "edge-of-stability indicators (last quarter; each about 1)"
+    header = ("run", "final loss", indicators, "time")
     lines = [header]
     for name, s, indicators in rows:
-        ratio = s.get("sharpness_ratio")
         lines.append(
             (
                 name,
                 "n/a" if s.get("final_loss") is None else f"{s['final_loss']:.3e}",
-                "n/a" if ratio is None else f"{ratio:.3f}",
                 indicators,
                 f"{s.get('seconds', 0.0):.1f} s",
             )
@@ -136,8 +143,10 @@ def format_table(rows) -> str:
         for row in lines
     ]
     text.insert(1, "  ".join("-" * w for w in widths))
-    note = (
-        "lam1/threshold: mean over the last quarter of lambda_1 / (stability threshold); "
-        "for GD that is lambda_1 * lr / 2, about 1 at the edge of stability"
-    )
-    return "\n".join([*text, note])
+    notes = [
+        "lambda_1*lr/2: GD's sharpness over its stability threshold 2/lr.",
+        "1/S_t + 1/S_t+1: NGD's inverse stableness sum, S_t = lambda_1 lr / |grad L(x_t)|.",
+        "sqrt(L) sum / prediction: (sqrt(L_t) + sqrt(L_t+1)) over lr sqrt(lambda_1/2) (NGD) "
+        "or lr lambda_1/2 (GD on sqrt(L)).",
+    ]
+    return "\n".join([*text, *notes])

@@ -84,6 +84,17 @@ def as_operator(op, dim: int | None = None) -> Operator:
         float64 vector of shape (dim,) to ``A v`` and needs ``dim``.
     dim : int, optional
         The dimension of a callable operator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> op = eosfast.as_operator(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> op.dim, op.matvec(np.array([1.0, 0.0])).tolist()
+    (2, [2.0, 1.0])
+    >>> eosfast.as_operator(lambda v: 3.0 * v, dim=2).to_dense().tolist()
+    [[3.0, 0.0], [0.0, 3.0]]
     """
     if isinstance(op, Operator):
         return op

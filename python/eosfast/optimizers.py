@@ -78,7 +78,7 @@ class Schedule:
         return self._core.at(t)
 
     def values(self, n: int) -> np.ndarray:
-        """``lr_t`` for ``t = 0 .. n-1``, shape (n,)."""
+        """``lr_t`` for ``t`` in ``range(n)``, shape (n,)."""
         return self._core.values_until(as_positive_int(n, "n", minimum=0))
 
     @property

@@ -75,7 +75,17 @@ def loss_and_sharpness(
     have_sharpness = sharpness is not None and len(np.asarray(sharpness)) > 0
     fig, axes = _figure(2 if have_sharpness else 1)
     ax = axes[0, 0]
-    ax.plot(np.asarray(steps), _positive(loss), lw=1.0, color="C0")
+    steps_arr, loss_pos = np.asarray(steps), _positive(loss)
+    if np.any(np.diff(loss_pos) > 0):
+        # An oscillating loss (the period-2 orbit of NGD, EoS spikes) fills a band: draw it faint
+        # and its running minimum on top, so that the trend stays visible.
+        ax.plot(steps_arr, loss_pos, lw=0.6, color="C0", alpha=0.35, label="loss")
+        ax.plot(
+            steps_arr, np.fmin.accumulate(loss_pos), lw=1.2, color="C0", label="running minimum"
+        )
+        ax.legend(loc="upper right", fontsize="small", frameon=False)
+    else:
+        ax.plot(steps_arr, loss_pos, lw=1.0, color="C0")
     ax.set_yscale("log")
     ax.set_ylabel(loss_label)
     if title:
@@ -94,21 +104,23 @@ def loss_and_sharpness(
                 color="C1" if j == 0 else "C7",
                 label=label,
             )
-        _threshold_line(ax, s_steps, threshold, "C3")
+        # A threshold that changes with the step (2/lr_t of NGD and GD on sqrt(L), which
+        # alternates with the oscillation) is only known at the measured steps.
+        _threshold_line(ax, s_steps, threshold, "C3", varying_label="threshold at measured steps")
         ax.set_ylabel("sharpness")
         ax.legend(loc="lower right", fontsize="small", frameon=False)
     axes[-1, 0].set_xlabel("step")
     return fig
 
 
-def _threshold_line(ax, steps, threshold, color, label="threshold"):
+def _threshold_line(ax, steps, threshold, color, label="threshold", varying_label=None):
     if threshold is None:
         return
     threshold = np.asarray(threshold, dtype=np.float64)
     if threshold.ndim == 0 or np.allclose(threshold, threshold.flat[0], rtol=1e-12, atol=0):
         ax.axhline(float(threshold.flat[0]), ls="--", lw=1.0, color=color, label=label)
     else:
-        ax.plot(steps, threshold, ls="--", lw=0.8, color=color, label=label)
+        ax.plot(steps, threshold, ls="--", lw=0.8, color=color, label=varying_label or label)
 
 
 def multi_lr(runs, *, title: str | None = "GD at the Edge of Stability"):

@@ -19,6 +19,7 @@ from ._version import __version__
 from .io import DamagedFileError, NpyAppender, load_checkpoint, save_checkpoint
 from .optimizers import Optimizer, optimizer_from_config
 from .problems import Problem
+from .progress import ProgressBar
 from .trajectory import SCALAR_COLUMNS, SHARPNESS_COLUMNS, Trajectory
 
 _KINDS = ("scalars", "sharpness", "iterates")
@@ -317,9 +318,12 @@ class _Session:
 
 
 def _check_callbacks(callback, callback_every, checkpoint, checkpoint_every, progress, cfg):
+    if progress is False:
+        progress = None
     for name, fn in (("callback", callback), ("progress", progress)):
-        if fn is not None and not callable(fn):
-            raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+        if fn is not None and fn is not True and not callable(fn):
+            kinds = "callable" if name == "callback" else "True, False, None or a callable"
+            raise TypeError(f"{name} must be {kinds}, got {type(fn).__name__}")
     if callback_every is None:
         callback_every = cfg["record_every"]
     if checkpoint_every is None:
@@ -383,9 +387,11 @@ def run(
         ``diverge_factor * max(|L(x0)|, eosfast._core.diverge_floor)`` (the floor,
         1.0, keeps a run started near a minimum, L(x0) ~ 0, from "diverging" at its
         first ordinary loss; ``inf``: only non-finite losses stop).
-    progress : callable, optional
+    progress : bool or callable, optional
         ``progress(step, loss, sharpness)`` about every 0.2 s and at the end
         (``loss`` and ``sharpness`` are the latest evaluated / measured values).
+        True: a bar on stderr showing them (tqdm when installed, a plain line
+        otherwise); None / False: silent.
     save_iterates_every : int
         Save x_t every this many steps and at the last step (0: never).
     stream : str or PathLike, optional
@@ -402,6 +408,18 @@ def run(
         records up to the last committed step; signals are deferred while
         callbacks and checkpoints run, so those always finish) or
         "stopped_by_callback".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> problem = Quadratic(np.array([1.0, 0.5]))
+    >>> traj = eosfast.run(problem, eosfast.GD(lr=0.5), np.ones(2), steps=20, sharpness_every=5)
+    >>> traj.status, int(traj.steps[-1])
+    ('completed', 20)
+    >>> round(float(traj.sharpness[-1]), 6), float(traj.threshold[-1])  # lambda_1 and 2/lr
+    (1.0, 4.0)
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
@@ -435,7 +453,17 @@ def run(
         session.store = _MemoryStore(session.widths, _capacities(cfg))
     else:
         session.store = _StreamStore(stream, session.widths)
-    return session.drive()
+    return _drive(session)
+
+
+def _drive(session: _Session) -> Trajectory:
+    """Drive the session; ``progress=True`` became a bar here, closed at the end."""
+    if session.progress is not True:
+        return session.drive()
+    bar = ProgressBar(session.cfg["steps"], "eosfast.run", enabled=True, initial=session.core.step)
+    session.progress = bar.update
+    with bar:
+        return session.drive()
 
 
 def resume(
@@ -467,6 +495,19 @@ def resume(
     checkpoint, checkpoint_every
         Where and how often to keep checkpointing: default the same file and
         interval as the original run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> import os, tempfile
+    >>> problem = Quadratic(np.array([1.0, 0.5]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+    >>> whole = eosfast.run(problem, eosfast.GD(lr=0.5), np.ones(2), steps=20, checkpoint=path)
+    >>> again = eosfast.resume(path, problem)  # a finished run comes back as it ended
+    >>> bool(np.array_equal(again.x_final, whole.x_final)), again.status
+    (True, 'completed')
     """
     state = check_resumable(path, problem)
     saved = state["problem"]
@@ -504,7 +545,7 @@ def resume(
         traj = session.trajectory(state["status"])
         session.store.close()
         return traj
-    return session.drive()
+    return _drive(session)
 
 
 def check_resumable(path, problem) -> dict:

@@ -91,7 +91,21 @@ def compare_iterates(
     project_options: dict | None = None,
 ) -> FlowComparison:
     """Compare iterates x_t (rows of ``iterates`` at ``steps``) with the flow at
-    tau = lr^2 (t - step_offset)."""
+    tau = lr^2 (t - step_offset).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> lf = flow.limiting_flow(problem, "ngd", np.array([1.0, 0.0]), tau_end=0.5)
+    >>> steps = [0, 10, 20]  # tau = lr^2 t with lr = 0.1
+    >>> iterates = [lf.at(0.01 * t) + np.array([0.0, 0.01]) for t in steps]  # just off Gamma
+    >>> cmp = flow.compare_iterates(problem, iterates, steps, 0.1, lf)
+    >>> bool(cmp.distance.max() < 1e-3), np.round(cmp.alignment, 3).tolist()
+    (True, [1.0, 1.0, 1.0])
+    """
     iterates = np.asarray(iterates, dtype=np.float64)
     steps = np.asarray(steps, dtype=np.int64)
     tau = lr * lr * (steps - step_offset)
@@ -179,6 +193,21 @@ def compare(
     ValueError
         A different algorithm than the flow's, a learning-rate schedule, or no
         saved iterate in the flow's time range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> import eosfast
+    >>> x0 = np.array([1.0, 0.01])
+    >>> ngd = eosfast.NormalizedGD(0.05)
+    >>> traj = eosfast.run(problem, ngd, x0, steps=40, save_iterates_every=10)
+    >>> lf = flow.limiting_flow(problem, "ngd", flow.project(problem, x0).point, tau_end=0.1)
+    >>> cmp = flow.compare(problem, traj, lf)
+    >>> cmp.steps.tolist()
+    [0, 10, 20, 30, 40]
     """
     name = trajectory.metadata.get("optimizer", {}).get("name", "")
     if name not in {n.name for n in OPTIMIZER_NAMES if n.flow}:
@@ -304,10 +333,27 @@ def predict_and_compare(
         The learning rate (ignored for an optimizer instance, whose lr must be constant).
     tau_end : float
         The length of Phase II in tau = lr^2 t.
+    points : int
+        About how many iterates of Phase II are saved and compared: every
+        ``max(1, steps // points)`` steps, with ``steps = round(tau_end / lr^2)``.
+    window : int
+        The Phase-II rule must hold for this many consecutive steps, checked
+        every ``window`` steps.
+    onset_tol : float
+        The tolerance of the Phase-II rule on the indicator (see above).
     max_phase1_steps : int, optional
         Default ``ceil(100 / lr)`` (Phase I takes Theta(1/lr) steps).
     tracker : eosfast.SharpnessTracker, optional
         Used for Phase I (default ``SharpnessTracker(k=1, tol=1e-8)``).
+    rtol : float
+        Relative tolerance of the limiting flow's integrator (see
+        :func:`limiting_flow`).
+    tangent : str
+        How the flow applies the tangent projector P_X, passed to
+        :func:`limiting_flow` (``"auto"`` chooses by the problem's size).
+    project_tol : float
+        The ``||grad L||`` tolerance of the projections Phi: of x_onset, and of
+        each compared iterate (see :func:`project`).
     alignment_tol : float
         The alignment part of the onset rule; the default ``inf`` disables it (it
         costs one projection per check once the indicator holds).
@@ -326,10 +372,31 @@ def predict_and_compare(
         projections of the comparison and per flow step), is reported first (stage
         "cost", total = Phase-I limit + Phase-II steps).
 
+    Returns
+    -------
+    Prediction
+        ``onset_step`` and ``onset_offset`` (where Phase II started, and how far
+        x_onset is from Phi(x_onset) along v_1 and off it), ``phase1`` (the run
+        up to the onset), ``trajectory`` (Phase II), ``flow`` (the limiting flow
+        from Phi(x_onset)), ``comparison`` (a :class:`FlowComparison` of the two;
+        ``comparison.table()`` prints it) and ``cost``.
+
     Raises
     ------
     eosfast.FlowConvergenceError
         If the Phase-II rule does not hold within ``max_phase1_steps``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> pred = flow.predict_and_compare(problem, "ngd", np.array([1.0, 0.3]), lr=0.05, tau_end=0.05)
+    >>> pred.onset_step > 0, pred.flow.status
+    (True, 'completed')
+    >>> bool(pred.comparison.relative_sharpness_error.max() < 0.05)
+    True
     """
     from .. import NormalizedGD, SharpnessTracker, SqrtGD, run
 

@@ -195,6 +195,16 @@ def limiting_flow(
         per step (2, plus 4 with implicit tangents), then ("flow", percent of
         tau_end reached, 100) after every accepted step; True shows a tqdm bar (a plain
         line without tqdm).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> lf = flow.limiting_flow(problem, "ngd", np.array([1.0, 0.0]), tau_end=0.5)
+    >>> lf.status, bool(lf.sharpness[-1] < lf.sharpness[0])  # the flow lowers lambda_1
+    ('completed', True)
     """
     name = algorithm_name(algorithm)
     _check_scope(problem)

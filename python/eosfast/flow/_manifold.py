@@ -139,6 +139,16 @@ def project(
         work limits (e.g. ``x`` is too far from a manifold of minimisers), or the
         stationary point reached is not a minimiser at the loss floor (a saddle, or
         an under-parameterised model without interpolating minimisers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> proj = flow.project(problem, np.array([1.0, 0.1]))
+    >>> proj.converged, bool(np.allclose(proj.point, problem.phi([1.0, 0.1]), atol=1e-8))
+    (True, True)
     """
     from .. import gradient_flow
 
@@ -320,7 +330,18 @@ class TopEigen:
 
 
 def top_eigen(problem, X, *, v0=None, tol: float = 1e-10, seed: int = 0) -> TopEigen:
-    """lambda_1 >= lambda_2 of grad^2 L(X) and the unit eigenvector v_1."""
+    """lambda_1 >= lambda_2 of grad^2 L(X) and the unit eigenvector v_1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> top = flow.top_eigen(problem, np.array([1.0, 0.0]))
+    >>> round(top.sharpness, 8), round(float(abs(top.vector[1])), 8), round(top.second, 8)
+    (4.0, 1.0, 0.0)
+    """
     from .. import eigsh
 
     X = as_vector(X, problem.dim, "X")
@@ -343,6 +364,15 @@ def grad_sharpness(problem, X, *, top: TopEigen | None = None, gap_tol: float = 
     (:class:`FiniteDifferenceWarning`) when the problem has no exact ``third``
     (e.g. a :class:`~eosfast.problems.Callback` without one), whose finite
     differences carry about 1e-8 relative error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> np.round(flow.grad_sharpness(problem, np.array([1.0, 0.0])), 6).tolist()  # (4x, 0)
+    [4.0, 0.0]
     """
     X = as_vector(X, problem.dim, "X")
     if not problem.exact_third:
@@ -365,7 +395,15 @@ def grad_sharpness(problem, X, *, top: TopEigen | None = None, gap_tol: float = 
 
 def normal_rank(eigenvalues, *, rel_tol: float = 1e-6) -> int:
     """The spectral-gap rule: eigenvalues with ``|lambda| > rel_tol * max|lambda|`` are
-    the normal directions (on Gamma the Hessian is zero on the tangent space)."""
+    the normal directions (on Gamma the Hessian is zero on the tangent space).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> flow.normal_rank(np.array([4.0, 2.0, 1e-12]))
+    2
+    """
     magnitudes = np.abs(np.asarray(eigenvalues, dtype=np.float64))
     if magnitudes.size == 0 or magnitudes.max() == 0.0:
         return 0
@@ -379,6 +417,15 @@ def tangent_projector(problem, X, *, rank: int | None = None, rel_tol: float = 1
     :func:`normal_rank`'s rule, or the ``rank`` largest in magnitude if given. A
     ``rank`` that contradicts the spectrum (it would count an eigenvalue below
     ``rel_tol * max|lambda|`` as normal, or leave out one far above it) is an error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> np.round(flow.tangent_projector(problem, np.array([1.0, 0.0])), 8).tolist()  # onto e_x
+    [[1.0, 0.0], [0.0, 0.0]]
     """
     X = as_vector(X, problem.dim, "X")
     H = problem.hessian(X).to_dense(max_dim=4000)
@@ -404,7 +451,18 @@ def tangent_apply(
 ) -> np.ndarray:
     """P_X v without forming P_X: central differences of Phi,
     ``(Phi(X + e v) - Phi(X - e v)) / (2 e)``, exact up to O(e^2) since dPhi(X) = P_X
-    (``project_options``: keywords of :func:`project`)."""
+    (``project_options``: keywords of :func:`project`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Valley2D
+    >>> problem = Valley2D()  # L = (1 + x^2) y^2, Gamma = {y = 0}, lambda_1 = 2 (1 + x^2) on it
+    >>> Pv = flow.tangent_apply(problem, np.array([1.0, 0.0]), np.array([3.0, 5.0]))
+    >>> np.round(Pv, 8).tolist()
+    [3.0, 0.0]
+    """
     options = _project_options(project_options)
     X = as_vector(X, problem.dim, "X")
     v = as_vector(v, problem.dim, "v")

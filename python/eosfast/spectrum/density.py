@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import as_float_array, as_positive_int
+from ..progress import reporter
 from ._common import operator
 from .trace import _PROBE_BYTES, rademacher
 
@@ -55,6 +56,7 @@ def spectral_density(
     seed: int | None = None,
     *,
     dim: int | None = None,
+    progress=None,
 ) -> SpectralDensity:
     """The spectral density of a symmetric operator by stochastic Lanczos quadrature.
 
@@ -74,9 +76,25 @@ def spectral_density(
         Kernel width; default 1% of the node range (or 1e-3 max(1, |node|) if
         all nodes coincide).
 
+    progress : bool or callable, optional
+        True: a bar over the probes on stderr (tqdm when installed, a plain
+        line otherwise); a callable: ``progress(probes_done, n_probes)`` after
+        each batch of probes; None / False: silent.
+
     Returns
     -------
     SpectralDensity
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> H = np.diag(np.linspace(1.0, 2.0, 50))
+    >>> d = eosfast.spectral_density(H, n_probes=4, lanczos_steps=20, seed=0)
+    >>> mass = float(d.density.sum() * (d.grid[1] - d.grid[0]))  # a probability density
+    >>> round(d.trace_of(lambda t: t), 6), round(mass, 2)
+    (75.0, 1.0)
     """
     H = operator(op, dim)
     n_probes = as_positive_int(n_probes, "n_probes")
@@ -84,12 +102,14 @@ def spectral_density(
     rng = np.random.default_rng(seed)
     batch = max(1, min(n_probes, _PROBE_BYTES // (8 * H.dim)))
     nodes, weights, matvecs = [], [], 0
-    for start in range(0, n_probes, batch):
-        Z = rademacher(rng, H.dim, min(batch, n_probes - start))
-        t, w, _counts, m = _core.slq_nodes(H._core, Z, steps)
-        nodes.append(np.asarray(t).T)
-        weights.append(np.asarray(w).T)
-        matvecs += int(m)
+    with reporter(progress, n_probes, "eosfast.spectral_density", "probe") as bar:
+        for start in range(0, n_probes, batch):
+            Z = rademacher(rng, H.dim, min(batch, n_probes - start))
+            t, w, _counts, m = _core.slq_nodes(H._core, Z, steps)
+            nodes.append(np.asarray(t).T)
+            weights.append(np.asarray(w).T)
+            matvecs += int(m)
+            bar.update(start + Z.shape[1], matvecs=matvecs)
     nodes, weights = np.concatenate(nodes), np.concatenate(weights)
     used = nodes[weights > 0]
     lo, hi = float(used.min()), float(used.max())

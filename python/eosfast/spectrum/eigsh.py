@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import as_block, as_positive_int
+from ..progress import reporter
 from ._common import EigenResult, check_tol, check_which, core_seed, operator
 
 # eigsh's `which` rules (the C++ core's parse_which accepts the same names).
@@ -30,6 +31,7 @@ def eigsh(
     dim: int | None = None,
     return_eigenvectors: bool = True,
     check_copies: bool = True,
+    progress=None,
 ):
     """k eigenpairs of a symmetric operator, matrix-free.
 
@@ -102,6 +104,11 @@ def eigsh(
         eigenvalues the Krylov space could not contain (see above). False
         skips that check, as ARPACK does: fewer products, but a repeated
         eigenvalue may come back once, with the next eigenvalue in its place.
+    progress : bool or callable, optional
+        The solve runs in C++ in one call: True shows a bar (tqdm when
+        installed, a plain line otherwise) on stderr that ends with the
+        products used, whether all converged and the time; a callable gets
+        ``progress(done, total)`` = ``(1, 1)`` when the solve ends.
 
     Returns
     -------
@@ -119,6 +126,18 @@ def eigsh(
         Not an operator (a problem: pass ``problem.hessian(x)``).
     eosfast.NumericalError
         The operator returned NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> H = Quadratic(np.array([3.0, 2.0, 1.0, 0.5])).hessian(np.zeros(4))
+    >>> w, v = eosfast.eigsh(H, k=2, seed=0)  # the top two, largest first
+    >>> np.round(w, 8).tolist(), v.shape
+    ([3.0, 2.0], (4, 2))
+    >>> np.round(eosfast.eigsh(np.diag([1.0, -2.0, 4.0]), k=1, which="SA", seed=0).eigenvalues, 8)
+    array([-2.])
     """
     H = operator(op, dim)
     n = H.dim
@@ -147,10 +166,12 @@ def eigsh(
         budget = as_positive_int(maxiter, "maxiter") * cycle
     if not isinstance(check_copies, (bool, np.bool_)):
         raise TypeError(f"check_copies must be a bool, got {type(check_copies).__name__}")
-    r = _core.eigsh(
-        H._core, k, which, tol, start, ncv, block, budget, core_seed(seed), bool(check_copies)
-    )
-    result = EigenResult._from_core(r)
+    with reporter(progress, 1, f"eosfast.eigsh k={k} dim={n}", "solve") as bar:
+        r = _core.eigsh(
+            H._core, k, which, tol, start, ncv, block, budget, core_seed(seed), bool(check_copies)
+        )
+        result = EigenResult._from_core(r)
+        bar.update(1, matvecs=result.matvecs, converged=result.all_converged)
     return result if return_eigenvectors else result.eigenvalues
 
 
@@ -169,6 +190,15 @@ def sharpness(problem, x, tol: float = 1e-8, seed: int | None = 0) -> float:
 
     ``eigsh(problem.hessian(x), k=1, which="LA", tol=tol, seed=seed)``; warns
     (RuntimeWarning) if the solver did not converge.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> problem = Quadratic(np.array([3.0, 2.0, 1.0]))
+    >>> round(eosfast.sharpness(problem, np.zeros(3)), 8)
+    3.0
     """
     result = eigsh(problem.hessian(x), k=1, which="LA", tol=tol, seed=seed)
     if not result.all_converged:

@@ -60,6 +60,16 @@ def power_iteration(
     -------
     PowerResult
         The eigenpairs (ordered as :class:`EigenResult`) and ``shift``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> H = Quadratic(np.array([4.0, 1.0, 0.5])).hessian(np.zeros(3))
+    >>> r = eosfast.power_iteration(H, k=1, tol=1e-10, seed=0)
+    >>> np.round(r.eigenvalues, 6).tolist()
+    [4.0]
     """
     H = operator(op, dim)
     k = as_positive_int(k, "k")

@@ -57,6 +57,16 @@ def hutchinson(op, n_probes: int = 100, seed: int | None = None, *, dim: int | N
     Returns
     -------
     TraceEstimate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> H = np.diag([4.0, 1.0, 0.5])
+    >>> est = eosfast.hutchinson(H, n_probes=50, seed=0)
+    >>> bool(abs(est.estimate - 5.5) < 1.0)
+    True
     """
     H = operator(op, dim)
     n_probes = as_positive_int(n_probes, "n_probes")
@@ -82,6 +92,15 @@ def hutchpp(op, n_matvecs: int = 99, seed: int | None = None, *, dim: int | None
     Returns
     -------
     TraceEstimate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast.problems import Quadratic
+    >>> H = np.diag([4.0, 1.0, 0.5])
+    >>> round(eosfast.hutchpp(H, n_matvecs=9, seed=0).estimate, 8)  # exact: dim <= n_matvecs / 3
+    5.5
     """
     H = operator(op, dim)
     n_matvecs = as_positive_int(n_matvecs, "n_matvecs", minimum=3)

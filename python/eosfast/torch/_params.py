@@ -103,6 +103,19 @@ def vector_from_model(model, params=None) -> np.ndarray:
     -------
     ndarray, shape (dim,), float64
         In ``torch.nn.utils.parameters_to_vector`` order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> import eosfast
+    >>> import eosfast.torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(3, 1).double()  # float64: a float32 model is refused
+    >>> x = eosfast.torch.vector_from_model(model)
+    >>> x.shape, x.dtype
+    ((4,), dtype('float64'))
     """
     layout = ParameterLayout(model, params)
     with torch.no_grad():
@@ -124,6 +137,19 @@ def load_vector(model, x, params=None) -> None:
         parameter's dtype and device.
     params : None, str, callable or list of str
         Which parameters, as in :func:`eosfast.torch.problem`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> import eosfast
+    >>> import eosfast.torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(3, 1).double()  # float64: a float32 model is refused
+    >>> eosfast.torch.load_vector(model, np.arange(4.0))
+    >>> model.weight.tolist(), model.bias.tolist()
+    ([[0.0, 1.0, 2.0]], [3.0])
     """
     layout = ParameterLayout(model, params)
     if isinstance(x, torch.Tensor):

@@ -205,6 +205,25 @@ def problem(
     elementary operations. Fused attention kernels (flash attention, on CPU too)
     lack forward-mode AD and double backward; models with attention modules warn
     (use ``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> import eosfast
+    >>> import eosfast.torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(3, 1).double()  # float64: a float32 model is refused
+    >>> X, Y = torch.randn(8, 3, dtype=torch.float64), torch.zeros(8, 1, dtype=torch.float64)
+    >>> mse = lambda out, y: 0.5 * ((out - y) ** 2).sum(1).mean()
+    >>> problem = eosfast.torch.problem(model, mse, (X, Y))
+    >>> problem.dim  # 3 weights and a bias
+    4
+    >>> A = torch.cat([X, torch.ones(8, 1, dtype=torch.float64)], 1).numpy()
+    >>> exact = np.linalg.eigvalsh(A.T @ A / 8)[-1]  # the Hessian of this loss is A^T A / n
+    >>> bool(np.isclose(eosfast.sharpness(problem, problem.vector_from_model()), exact))
+    True
     """
     return TorchProblem(
         model,
