@@ -46,6 +46,7 @@ __all__: list[str] = [
     "build_info",
     "cpu_has_avx2_fma",
     "default_threads",
+    "diverge_floor",
     "eigsh",
     "eigsh_default_ncv",
     "get_num_threads",
@@ -176,6 +177,9 @@ class MLP(Problem):
         bias: bool,
         cache_bytes: typing.SupportsFloat | typing.SupportsIndex,
     ) -> MLP: ...
+    def output_jacobian(
+        self, arg0: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]
+    ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
     def predict(
         self,
         arg0: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"],
@@ -184,11 +188,6 @@ class MLP(Problem):
     def predict_training(
         self, arg0: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]
     ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
-    def output_jacobian(
-        self, arg0: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]
-    ) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
-    @property
-    def targets(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
     @property
     def activation(self) -> str: ...
     @property
@@ -201,6 +200,8 @@ class MLP(Problem):
     def loss_name(self) -> str: ...
     @property
     def n_samples(self) -> int: ...
+    @property
+    def targets(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
 
 class MLPHessian(HessianOperator):
     @property
@@ -475,36 +476,6 @@ class SqrtGD(PowerLossGD):
         self, schedule: Schedule, loss_min: typing.SupportsFloat | typing.SupportsIndex
     ) -> None: ...
 
-class FlowResult:
-    @property
-    def x(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
-    @property
-    def t(self) -> float: ...
-    @property
-    def loss(self) -> float: ...
-    @property
-    def grad_norm(self) -> float: ...
-    @property
-    def converged(self) -> bool: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def steps(self) -> int: ...
-    @property
-    def rejected(self) -> int: ...
-    @property
-    def grad_evals(self) -> int: ...
-    @property
-    def hvps(self) -> int: ...
-    @property
-    def newton_steps(self) -> int: ...
-    @property
-    def stiff(self) -> bool: ...
-    @property
-    def times(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
-    @property
-    def states(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]: ...
-
 class Runner:
     def __init__(
         self,
@@ -535,6 +506,65 @@ class Runner:
     def step(self) -> int: ...
     @property
     def width(self) -> int: ...
+    @property
+    def x(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
+
+class FlowResult:
+    """
+    The result of :func:`eosfast.gradient_flow` (read-only).
+
+    Attributes
+    ----------
+    x : ndarray (dim,)
+        The final state.
+    t : float
+        The integration time reached (the Newton end game adds none: its limit is t = inf).
+    loss, grad_norm : float
+        At ``x``.
+    converged : bool
+        True when ``t_end`` was reached or |grad L(x)| <= gtol.
+    status : str
+        "completed" (t_end reached), "converged" (gtol reached), "max_steps",
+        "step_size_underflow" or "diverged".
+    times : ndarray (m,)
+        The requested times, and ``states`` (m, dim) the states there (NaN for
+        times the integration did not reach).
+    steps, rejected, grad_evals, hvps, newton_steps : int
+        Accepted / rejected Dormand-Prince steps, gradient evaluations, Hessian-
+        vector products and Newton steps of the end game.
+    stiff : bool
+        Whether the stiffness test fired.
+    """
+    def __repr__(self) -> str: ...
+    @property
+    def converged(self) -> bool: ...
+    @property
+    def grad_evals(self) -> int: ...
+    @property
+    def grad_norm(self) -> float: ...
+    @property
+    def hvps(self) -> int: ...
+    @property
+    def loss(self) -> float: ...
+    @property
+    def newton_steps(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def states(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        """
+        The states at ``times``, shape (m, dim).
+        """
+    @property
+    def status(self) -> str: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def stiff(self) -> bool: ...
+    @property
+    def t(self) -> float: ...
+    @property
+    def times(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
     @property
     def x(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]: ...
 
@@ -619,5 +649,6 @@ def threads_enabled() -> bool: ...
 ACTIVATIONS: tuple = ("tanh", "relu", "gelu", "softplus", "silu", "identity")
 MLP_LOSSES: tuple = ("mse", "ce")
 OPTIMIZER_NAMES: tuple
+diverge_floor: float = 1.0
 min_thread_work: float = 131072.0
 variant: str
