@@ -179,3 +179,12 @@ def test_activations_and_losses_come_from_core():
     for loss in _core.MLP_LOSSES:
         labels = np.array([0, 1, 0, 1]) if loss == "ce" else Y
         assert eosfast.problems.MLP(X, labels, hidden=[3], loss=loss).loss_name == loss
+
+
+def test_bound_classes_pickle_under_eosfast_core_not_their_kernel_variant(rng):
+    """A pickle made with one kernel variant (avx2) must load where another (generic) is chosen."""
+    tracker, _ = _measured_tracker(rng)
+    blob = pickle.dumps(tracker.state())
+    assert b"_core_" not in blob and b"eosfast._pickling" in blob  # no variant named
+    again = pickle.loads(blob)
+    np.testing.assert_array_equal(again.vectors, tracker.state().vectors)

@@ -10,6 +10,8 @@ import importlib
 import os
 import sys
 
+from . import _pickling
+
 _PREFERENCE = ("avx2", "generic")
 
 
@@ -46,4 +48,6 @@ def _choose():
     raise ImportError("no eosfast kernel variant could be loaded")
 
 
-sys.modules[__name__] = _choose()
+_module = _choose()
+_pickling.register(_module)
+sys.modules[__name__] = _module
