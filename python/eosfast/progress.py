@@ -204,8 +204,11 @@ def reporter(progress, total: int | None, desc: str = "", unit: str = "it") -> R
     return Reporter(total, desc, unit, sink=progress)
 
 
-class ProgressBar:
+class ProgressBar(Reporter):
     """Steps done, with the latest loss and sharpness; a no-op when disabled.
+
+    The :class:`Reporter` of a run: its unit is the step and its fields are the loss and
+    sharpness.
 
     A tqdm bar when tqdm is installed, otherwise a plain line on stderr (at
     most once a second and at the end).
@@ -231,35 +234,15 @@ class ProgressBar:
     """
 
     def __init__(self, total: int, desc: str = "", enabled: bool | None = None, initial=0):
-        self.enabled = on_terminal() if enabled is None else bool(enabled)
-        self._bar = None
-        if self.enabled:
-            self._bar = _bar(total, desc, "step", initial, have_tqdm())
-        self._done = initial
+        enabled = on_terminal() if enabled is None else bool(enabled)
+        bar = _bar(total, desc, "step", initial, have_tqdm()) if enabled else None
+        super().__init__(total, desc, "step", bar=bar, initial=initial)
 
     def update(self, step: int, loss: float | None = None, sharpness: float | None = None):
         """Move to ``step`` (absolute) and show the latest loss and sharpness."""
-        if self._bar is None:
-            return
         fields = {}
         if loss is not None and math.isfinite(loss):
             fields["loss"] = f"{loss:.3e}"
         if sharpness is not None and math.isfinite(sharpness):
             fields["sharpness"] = f"{sharpness:.4g}"
-        if fields:
-            self._bar.set_postfix(fields, refresh=False)
-        if step > self._done:
-            self._bar.update(step - self._done)
-            self._done = step
-
-    def close(self) -> None:
-        """End the bar."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().update(step, **fields)

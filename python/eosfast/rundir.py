@@ -93,30 +93,27 @@ def read_records(path) -> dict:
     """
     import h5py
 
-    out = {}
-    try:
-        with h5py.File(path, "r") as f:
-            for group, g in f.items():
-                if isinstance(g, h5py.Group):
-                    out[group] = {name: d[()] for name, d in g.items()}
-                else:
-                    out[group] = g[()]
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # h5py's errors of a damaged file are of many kinds
-        raise DamagedFileError(
-            f"{path} is damaged or not a record file ({_one_line(exc)})"
-        ) from None
-    return out
+    def groups(f):
+        return {
+            group: {name: d[()] for name, d in g.items()} if isinstance(g, h5py.Group) else g[()]
+            for group, g in f.items()
+        }
+
+    return _read_h5(path, groups)
 
 
 def read_attrs(path) -> dict:
     """The root attributes of a record file (:class:`DamagedFileError` if it is damaged)."""
+    return _read_h5(path, lambda f: {key: _plain(value) for key, value in f.attrs.items()})
+
+
+def _read_h5(path, read):
+    """``read(file)`` of the record file opened read-only; a damaged file raises at once."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            return {key: _plain(value) for key, value in f.attrs.items()}
+            return read(f)
     except FileNotFoundError:
         raise
     except Exception as exc:  # h5py's errors of a damaged file are of many kinds
