@@ -246,6 +246,25 @@ def test_a_seeded_loop_of_signals_loses_nothing_and_every_folder_is_consistent(t
     assert_same_records(records_of(run), reference)
 
 
+def test_a_signal_after_the_last_step_leaves_a_completed_run_and_exit_code_0(
+    tmp_path, monkeypatch
+):
+    """The run finished before the signal came: nothing was interrupted, nothing to resume."""
+    import eosfast.runs
+
+    finish = eosfast.runs.run_experiment
+
+    def finish_then_signal(*args, **kwargs):
+        summary = finish(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # recorded by the CLI's deferred handler only
+        return summary
+
+    monkeypatch.setattr(eosfast.runs, "run_experiment", finish_then_signal)
+    config = make_experiment(tmp_path)
+    assert main(["run", str(config), "-q"]) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
+
+
 # -- full disks and I/O errors
 
 

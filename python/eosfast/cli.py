@@ -57,7 +57,8 @@ def _cmd_run(args) -> int:
                 print(f"{out} holds a finished run: nothing ran (pass --restart to run it again)")
             print(_summary_line(summary))
             print(f"run folder: {out}")
-        if _signals.received() is not None:
+        # a signal after the last step interrupted nothing: the run's own status stands
+        if _signals.received() is not None and summary["status"] == "interrupted":
             if not args.quiet:
                 print(
                     f"interrupted by {_signals.signal_name(_signals.received())}: the folder "
