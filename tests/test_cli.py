@@ -14,9 +14,9 @@ h5py = pytest.importorskip("h5py")
 pytest.importorskip("sklearn")
 
 import eosfast  # noqa: E402
+from eosfast.builders import build_optimizer, build_problem  # noqa: E402
 from eosfast.cli import main  # noqa: E402
 from eosfast.config import load_config  # noqa: E402
-from eosfast.runs import build_optimizer, build_problem  # noqa: E402
 
 SMALL = """
 [problem]
@@ -194,8 +194,9 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path, restore_thread
 
 def test_application_modules_import_no_heavy_dependency():
     code = (
-        "import sys, eosfast, eosfast.cli, eosfast.config, eosfast.data, eosfast.rundir, "
-        "eosfast.plot, eosfast.sweep, eosfast.runs, eosfast.demo, eosfast.progress, "
+        "import sys, eosfast, eosfast.cli, eosfast.config, eosfast.data, eosfast.run_folder, "
+        "eosfast.plot, eosfast.sweep, eosfast.experiment, eosfast.records_file, "
+        "eosfast.builders, eosfast.demo, eosfast.progress, "
         "eosfast.analysis\n"
         "heavy = ('matplotlib', 'h5py', 'distributed', 'dask', 'tqdm', 'sklearn', 'torch')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
@@ -232,12 +233,12 @@ def test_sweep_without_dask_hints_at_the_extra_and_makes_no_folder(tmp_path, cap
 
 
 def test_an_unexpected_error_is_one_line_with_a_debug_hint(tmp_path, capsys, monkeypatch):
-    import eosfast.runs
+    import eosfast.plot
 
     def broken(run_dir):
         raise RuntimeError("records\nare broken")
 
-    monkeypatch.setattr(eosfast.runs, "plot_run", broken)
+    monkeypatch.setattr(eosfast.plot, "plot_run", broken)
     assert main(["plot", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert (

@@ -12,7 +12,8 @@ pytest.importorskip("h5py")
 
 from eosfast.cli import main  # noqa: E402
 from eosfast.config import SCHEMA  # noqa: E402
-from eosfast.rundir import RunDir, read_records  # noqa: E402
+from eosfast.records_file import read_records  # noqa: E402
+from eosfast.run_folder import RunDir  # noqa: E402
 
 BASE = {
     "problem": {"hidden": [3]},

@@ -125,7 +125,7 @@ def test_an_output_folder_that_is_a_file_or_unwritable_is_refused(tmp_path, caps
 
 def _finished_folder(tmp_path, killed_before_summary=False, monkeypatch=None):
     from eosfast.cli import main
-    from eosfast.rundir import RunDir
+    from eosfast.run_folder import RunDir
 
     _data_files(tmp_path)
     config = tmp_path / "exp.toml"

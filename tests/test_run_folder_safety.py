@@ -16,8 +16,8 @@ h5py = pytest.importorskip("h5py")
 
 import eosfast  # noqa: E402
 from eosfast.cli import main  # noqa: E402
-from eosfast.io import load_checkpoint  # noqa: E402
-from eosfast.rundir import DamagedFileError, read_records  # noqa: E402
+from eosfast.io import DamagedFileError, load_checkpoint  # noqa: E402
+from eosfast.records_file import read_records  # noqa: E402
 
 CONFIG = """
 [problem]
@@ -246,20 +246,18 @@ def test_a_seeded_loop_of_signals_loses_nothing_and_every_folder_is_consistent(t
     assert_same_records(records_of(run), reference)
 
 
-def test_a_signal_after_the_last_step_leaves_a_completed_run_and_exit_code_0(
-    tmp_path, monkeypatch
-):
+def test_a_signal_after_the_last_step_leaves_a_completed_run_and_exit_code_0(tmp_path, monkeypatch):
     """The run finished before the signal came: nothing was interrupted, nothing to resume."""
-    import eosfast.runs
+    import eosfast.experiment
 
-    finish = eosfast.runs.run_experiment
+    finish = eosfast.experiment.run_experiment
 
     def finish_then_signal(*args, **kwargs):
         summary = finish(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)  # recorded by the CLI's deferred handler only
         return summary
 
-    monkeypatch.setattr(eosfast.runs, "run_experiment", finish_then_signal)
+    monkeypatch.setattr(eosfast.experiment, "run_experiment", finish_then_signal)
     config = make_experiment(tmp_path)
     assert main(["run", str(config), "-q"]) == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
@@ -293,17 +291,17 @@ def test_a_write_that_fails_stops_the_run_with_one_line_and_the_folder_resumes(
 
 
 def test_a_full_disk_while_writing_a_file_keeps_the_old_one(tmp_path, monkeypatch):
-    from eosfast import rundir
+    from eosfast import run_folder
 
     target = tmp_path / "summary.json"
-    rundir.write_json_atomic(target, {"status": "running"})
+    run_folder.write_json_atomic(target, {"status": "running"})
 
     def full(fd, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rundir.os, "write", full)
+    monkeypatch.setattr(run_folder.os, "write", full)
     with pytest.raises(OSError, match="No space left on device") as info:
-        rundir.write_json_atomic(target, {"status": "completed"})
+        run_folder.write_json_atomic(target, {"status": "completed"})
     monkeypatch.undo()
     assert str(target) in str(info.value)
     assert json.loads(target.read_text()) == {"status": "running"}
@@ -384,7 +382,7 @@ def test_a_truncated_or_bit_flipped_record_file_is_reported_at_once(tmp_path, ca
 def test_a_folder_killed_before_its_summary_is_finished_on_the_next_run(
     tmp_path, reference, monkeypatch
 ):
-    from eosfast.rundir import RunDir
+    from eosfast.run_folder import RunDir
 
     class Killed(BaseException):
         pass
@@ -511,7 +509,7 @@ def test_a_callbacks_complex_values_are_refused(where):
 
 
 def test_a_flipped_bit_in_the_streamed_records_is_found_on_resume(tmp_path, capsys, monkeypatch):
-    from eosfast.rundir import RunDir
+    from eosfast.run_folder import RunDir
 
     class Killed(BaseException):
         pass

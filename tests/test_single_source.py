@@ -31,9 +31,6 @@ def test_config_types_and_flow_words_come_from_core():
     from eosfast.problems import toys
 
     assert toys._ALGORITHMS == tuple(n.flow for n in NAMES if n.flow) == ("ngd", "sqrt")
-    from eosfast import runs
-
-    assert runs._OPTIMIZER_NAMES == {n.config: n.title for n in NAMES if n.config}
 
 
 @pytest.mark.parametrize("entry", [n for n in NAMES if n.flow], ids=lambda n: n.name)
@@ -72,7 +69,7 @@ def _config(opt_type):
 
 @pytest.mark.parametrize("opt_type", SCHEMA["optimizer"]["type"].choices)
 def test_every_configurable_optimizer_builds_the_class_of_its_name(opt_type):
-    from eosfast.runs import build_optimizer
+    from eosfast.builders import build_optimizer
 
     optimizer = build_optimizer(_config(opt_type))
     assert optimizer.name == optimizer_names(opt_type).name
@@ -188,3 +185,120 @@ def test_bound_classes_pickle_under_eosfast_core_not_their_kernel_variant(rng):
     assert b"_core_" not in blob and b"eosfast._pickling" in blob  # no variant named
     again = pickle.loads(blob)
     np.testing.assert_array_equal(again.vectors, tracker.state().vectors)
+
+
+# -- record columns, statuses and run defaults (src/cpp/dynamics/records.hpp, runner.hpp)
+
+
+def test_record_columns_come_from_core():
+    from eosfast import _record_stores, records_file, trajectory
+
+    assert trajectory.SCALAR_COLUMNS == tuple(c.name for c in _core.SCALAR_COLUMNS)
+    assert trajectory.SHARPNESS_COLUMNS == tuple(c.name for c in _core.SHARPNESS_COLUMNS)
+    assert trajectory.SHARPNESS_BLOCKS == tuple(c.name for c in _core.SHARPNESS_BLOCKS)
+    assert _record_stores.RECORD_KINDS == _core.RECORD_KINDS == tuple(records_file.GROUPS)
+    # the HDF5 schema: one dataset per C++ column, with the C++ description and units
+    for kind, columns in (
+        ("scalars", _core.SCALAR_COLUMNS),
+        ("sharpness", _core.SHARPNESS_COLUMNS + _core.SHARPNESS_BLOCKS),
+    ):
+        for c in columns:
+            key = f"{records_file.GROUPS[kind]}/{c.name}"
+            assert records_file.DATASETS[key] == (c.description, c.units)
+    widths = _record_stores.widths(dim=5, width=3)
+    assert widths["scalars"] == len(_core.SCALAR_COLUMNS)
+    assert widths["sharpness"] == len(_core.SHARPNESS_COLUMNS) + 3 * len(_core.SHARPNESS_BLOCKS)
+
+
+def test_a_trajectory_reads_every_core_column(rng):
+    problem = eosfast.problems.Quadratic(np.array([3.0, 1.0, 0.5]))
+    traj = eosfast.run(problem, eosfast.GD(0.5), np.ones(3), 12, sharpness_every=3)
+    for c in _core.SCALAR_COLUMNS:
+        values = traj.steps if c.name == "step" else getattr(traj, c.name)
+        assert len(values) == len(traj.steps), c.name
+    for c in _core.SHARPNESS_COLUMNS + _core.SHARPNESS_BLOCKS:
+        if c.name in (
+            "step",
+            "ratio",
+            "inv_stableness_sum",
+            "sqrt_loss_sum",
+            "sqrt_loss_reference",
+        ):
+            continue  # sharpness_steps, and the optimizer's indicators in traj.eos
+        assert len(getattr(traj, c.name)) == len(traj.sharpness_steps), c.name
+    assert np.allclose(traj.eigenvalues[:, 0], 3.0)
+
+
+def test_statuses_come_from_core():
+    from eosfast import _checkpoint_format, run_folder, trajectory
+
+    names = tuple(s.name for s in _core.RUN_STATUSES)
+    assert trajectory.STATUSES == tuple(n for n in names if n != "running")
+    assert _checkpoint_format._STATUSES == names
+    # one rule for "this run has nothing left to do", for the library and for run folders
+    assert run_folder.FINISHED == tuple(s.name for s in _core.RUN_STATUSES if s.ended)
+    assert set(run_folder.FINISHED) == {"completed", "converged", "diverged"}
+    for s in _core.RUN_STATUSES:
+        assert s.name in eosfast.Trajectory.__doc__ or s.name == "running"
+
+
+def test_run_defaults_come_from_core():
+    defaults = _core.RunConfig()
+    params = inspect.signature(eosfast.run).parameters
+    assert params["diverge_factor"].default == defaults.diverge_factor
+    assert SCHEMA["run"]["diverge_factor"].default == defaults.diverge_factor
+    assert SCHEMA["run"]["record_every"].default == defaults.record_every
+
+
+def _accepted_edges(spec):
+    """The extreme values the config checker accepts for a numeric key."""
+    edges = []
+    if spec.minimum is not None:
+        if spec.kind == "int":
+            edges.append(int(spec.minimum) + (1 if spec.positive else 0))
+        else:
+            edges.append(spec.minimum + 1e-9 if spec.positive else spec.minimum)
+    if spec.maximum is not None:
+        edges.append(int(spec.maximum) - 1 if spec.kind == "int" else spec.maximum - 1e-9)
+    if spec.infinite:
+        edges.append(math.inf)
+    return edges
+
+
+_LIBRARY_KEYS = [
+    (table, key)
+    for table in ("optimizer", "run", "tracking")
+    for key, spec in SCHEMA[table].items()
+    if spec.kind in ("int", "float") and key not in ("seed", "threads")
+]
+
+
+@pytest.mark.parametrize("table,key", _LIBRARY_KEYS, ids=lambda v: str(v))
+def test_every_value_the_config_accepts_the_library_accepts(table, key):
+    from eosfast.builders import build_optimizer
+
+    for value in _accepted_edges(SCHEMA[table][key]):
+        raw = {
+            "data": {"name": "digits"},
+            "optimizer": {"type": "gd", "lr": 0.1},
+            "run": {"steps": 3},
+        }
+        raw.setdefault(table, {})[key] = value
+        config = parse_config(raw)  # the checker accepts it ...
+        optimizer = build_optimizer(config)  # ... and so does every library object it sets
+        tracking, run = config["tracking"], config["run"]
+        tracker = eosfast.SharpnessTracker(k=tracking["k"], tol=tracking["tol"])
+        problem = eosfast.problems.Quadratic(np.linspace(0.5, 2.0, max(tracking["k"], 2) + 1))
+        steps = min(run["steps"], 3)
+        traj = eosfast.run(
+            problem,
+            optimizer,
+            np.ones(problem.dim),
+            steps,
+            sharpness_every=min(tracking["sharpness_every"], steps),
+            tracker=tracker,
+            record_every=run["record_every"],
+            diverge_factor=run["diverge_factor"],
+            save_iterates_every=run["save_iterates_every"],
+        )
+        assert traj.step == steps, (table, key, value)

@@ -13,6 +13,7 @@ __all__: list[str] = [
     "CallableOperator",
     "CallbackProblem",
     "Circle",
+    "ColumnInfo",
     "DenseOperator",
     "EigenResult",
     "FlowResult",
@@ -34,7 +35,14 @@ __all__: list[str] = [
     "PowerLossGD",
     "Problem",
     "Quadratic",
+    "RECORD_KINDS",
+    "RUN_STATUSES",
+    "RunConfig",
+    "RunStatusInfo",
     "Runner",
+    "SCALAR_COLUMNS",
+    "SHARPNESS_BLOCKS",
+    "SHARPNESS_COLUMNS",
     "ScalarProduct",
     "Schedule",
     "SharpnessTracker",
@@ -476,6 +484,41 @@ class SqrtGD(PowerLossGD):
         self, schedule: Schedule, loss_min: typing.SupportsFloat | typing.SupportsIndex
     ) -> None: ...
 
+class ColumnInfo:
+    def __repr__(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def units(self) -> str: ...
+
+class RunStatusInfo:
+    def __repr__(self) -> str: ...
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def from_loop(self) -> bool: ...
+    @property
+    def meaning(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+class RunConfig:
+    def __init__(self) -> None: ...
+    @property
+    def buffer_rows(self) -> int: ...
+    @property
+    def diverge_factor(self) -> float: ...
+    @property
+    def record_every(self) -> int: ...
+    @property
+    def save_iterates_every(self) -> int: ...
+    @property
+    def sharpness_every(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+
 class Runner:
     def __init__(
         self,
@@ -649,6 +692,11 @@ def threads_enabled() -> bool: ...
 ACTIVATIONS: tuple = ("tanh", "relu", "gelu", "softplus", "silu", "identity")
 MLP_LOSSES: tuple = ("mse", "ce")
 OPTIMIZER_NAMES: tuple
+RECORD_KINDS: tuple = ("scalars", "sharpness", "iterates")
+RUN_STATUSES: tuple
+SCALAR_COLUMNS: tuple
+SHARPNESS_BLOCKS: tuple
+SHARPNESS_COLUMNS: tuple
 diverge_floor: float = 1.0
 min_thread_work: float = 131072.0
 variant: str

@@ -42,9 +42,9 @@ def eos_summary(records: dict, optimizer: str, last: float = 0.25) -> dict:
     dict
         ``final_loss``; ``sharpness`` (mean lambda_1 over the last part); ``sharpness_ratio``
         (mean lambda_1 / threshold over the last part; for GD that is lambda_1 lr / 2, about 1 at
-        the edge of stability); ``eos_onset`` (the first measured step with ratio >= 1, or
-        None); for NGD ``inv_stableness_sum`` (mean 1/S_t + 1/S_{t+1}, about 1); for NGD and
-        sqrt(L)-GD ``sqrt_loss_ratio`` (mean (sqrt L_t + sqrt L_{t+1}) / its prediction, about 1).
+        the edge of stability); for NGD ``inv_stableness_sum`` (mean 1/S_t + 1/S_{t+1}, about
+        1); for NGD and sqrt(L)-GD ``sqrt_loss_ratio`` (mean (sqrt L_t + sqrt L_{t+1}) / its
+        prediction, about 1).
     """
     steps = records.get("steps", {})
     sharp = records.get("sharpness", {})
@@ -54,9 +54,6 @@ def eos_summary(records: dict, optimizer: str, last: float = 0.25) -> dict:
     eig = np.asarray(sharp.get("eigenvalues", np.zeros((0, 1))), dtype=np.float64)
     out["sharpness"] = _mean(tail(eig[:, 0], last)) if eig.size else None
     out["sharpness_ratio"] = _mean(tail(ratio, last))
-    crossed = np.flatnonzero(ratio >= 1.0)
-    s_steps = np.asarray(sharp.get("step", []))
-    out["eos_onset"] = int(s_steps[crossed[0]]) if crossed.size else None
     if optimizer == "ngd":
         out["inv_stableness_sum"] = _mean(tail(sharp.get("inv_stableness_sum", []), last))
     if optimizer in ("ngd", "sqrtgd"):

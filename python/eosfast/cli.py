@@ -45,8 +45,8 @@ def _cmd_run(args) -> int:
     # SIGINT / SIGTERM from here on stop the run at a consistent step (see eosfast._signals)
     with _signals.deferred():
         from .config import load_config
-        from .rundir import RunDir
-        from .runs import run_experiment
+        from .experiment import run_experiment
+        from .run_folder import RunDir
 
         config = load_config(args.config)
         out = args.out or config["output"]["dir"]
@@ -74,7 +74,7 @@ _EXIT_CODES = {"diverged": 3, "interrupted": 130}
 def _cmd_plot(args) -> int:
     from pathlib import Path
 
-    from .runs import plot_run
+    from .plot import plot_run
 
     if not Path(args.run_dir).is_dir():
         raise _UsageError(

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import _core
 from .optimizers import CONFIG_TYPES, optimizer_names
 from .problems.mlp import ACTIVATIONS, LOSSES
 from .spectrum.tracker import SharpnessTracker
@@ -53,6 +54,7 @@ class _Key:
     minimum: float | None = None
     maximum: float | None = None  # exclusive
     positive: bool = False  # minimum is exclusive
+    infinite: bool = False  # +inf is a value (the library gives it a meaning)
     doc: str = ""
 
 
@@ -84,7 +86,14 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "seed": _Key("int", 0, minimum=0),
         "threads": _Key("int", 0, minimum=0, doc="0: the library default (all cores)"),
         "record_every": _Key("int", 1, minimum=1),
-        "diverge_factor": _Key("float", 1e6, minimum=1.0, positive=True, doc="> 1"),
+        "diverge_factor": _Key(
+            "float",
+            _core.RunConfig().diverge_factor,
+            minimum=1.0,
+            positive=True,
+            infinite=True,
+            doc="> 1; inf: only a non-finite loss stops the run",
+        ),
         "save_iterates_every": _Key("int", 0, minimum=0, doc="0: only the final iterate"),
         "init_from": _Key("path", None, doc="a finished run folder whose final iterate starts"),
     },
@@ -251,7 +260,7 @@ def _convert(value, spec: _Key, where: str, base: Path):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {_show(value)}")
         value = float(value)
-        if not math.isfinite(value):
+        if not math.isfinite(value) and not (spec.infinite and value == math.inf):
             raise ConfigError(f"{where} must be finite, got {value}")
         _check_range(value, spec, where)
         return value

@@ -72,8 +72,9 @@ def run_demo(out="eosfast-demo", quick: bool = False, quiet: bool = False) -> di
 
     from . import plot
     from .analysis import indicator_text
-    from .rundir import read_records, write_json_atomic
-    from .runs import run_experiment
+    from .experiment import run_experiment
+    from .records_file import read_records
+    from .run_folder import write_json_atomic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

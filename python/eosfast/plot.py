@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _core
+
 _WIDTH = 6.4
 
 
@@ -324,3 +326,46 @@ def spectral_density(
     if any(lab is not None for lab in labels) or threshold is not None:
         ax.legend(fontsize="small", frameon=False)
     return fig
+
+
+def plot_run(run_dir) -> list[Path]:
+    """Draw the figures of a run folder from its records (works while the run is going)."""
+    from .records_file import read_attrs, read_records
+    from .run_folder import RunDir
+
+    rd = RunDir(run_dir)
+    if not rd.records.is_file():
+        raise FileNotFoundError(f"{rd.path} has no {rd.records.name}: not a run folder")
+    records = read_records(rd.records)
+    attrs = read_attrs(rd.records)
+    opt, lr = attrs.get("optimizer", "gd"), float(attrs.get("lr", np.nan))
+    steps, sharp = records["steps"], records["sharpness"]
+    titles = {n.config: n.title for n in _core.OPTIMIZER_NAMES if n.config}
+    title = f"{titles.get(opt, opt)}, lr = {lr:g}"
+    paths = []
+    fig = loss_and_sharpness(
+        steps["step"],
+        steps["loss"],
+        sharp["step"],
+        sharp["eigenvalues"],
+        threshold=sharp["threshold"],
+        title=title,
+    )
+    paths += save_figure(fig, rd.figures / "loss_sharpness")
+    if opt == "ngd" and len(sharp["step"]):
+        fig = ngd_indicators(
+            sharp["step"],
+            sharp["inv_stableness_sum"],
+            sharp["sqrt_loss_sum"],
+            sharp["sqrt_loss_reference"],
+            lr=lr,
+        )
+        paths += save_figure(fig, rd.figures / "ngd_indicators")
+    if opt == "sqrtgd" and len(sharp["step"]):
+        at = np.searchsorted(steps["step"], sharp["step"]).clip(0, len(steps["step"]) - 1)
+        stableness = steps["effective_lr"][at] * sharp["eigenvalues"][:, 0]
+        fig = sqrt_indicators(
+            sharp["step"], sharp["sqrt_loss_sum"], sharp["sqrt_loss_reference"], stableness, lr=lr
+        )
+        paths += save_figure(fig, rd.figures / "sqrt_indicators")
+    return paths

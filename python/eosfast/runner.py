@@ -2,337 +2,30 @@
 
 The loop runs in C++ with the GIL released and hands control back to Python
 only every ``callback_every`` / ``checkpoint_every`` steps, when a record
-buffer is full, or every ~0.2 s when a ``progress`` callable is given.
+buffer is full, or every ~0.2 s when a ``progress`` callable is given
+(:mod:`eosfast._run_loop`). Records go to memory or to ``.npy`` files
+(:mod:`eosfast._record_stores`); checkpoints are checked before a resume trusts
+them (:mod:`eosfast._checkpoint_format`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 
 import numpy as np
 
-from . import _core, _signals
+from . import _core
+from ._checkpoint_format import fingerprint, read_checkpoint, same_fingerprint, stream_folder
+from ._record_stores import MemoryStore, StreamStore, capacities
+from ._run_loop import RunInfo, Session, check_callbacks, drive
 from ._validation import as_positive_int, as_vector
-from ._version import __version__
-from .io import DamagedFileError, NpyAppender, load_checkpoint, save_checkpoint
 from .optimizers import Optimizer, optimizer_from_config
 from .problems import Problem
-from .progress import ProgressBar
-from .trajectory import SCALAR_COLUMNS, SHARPNESS_COLUMNS, Trajectory
+from .trajectory import Trajectory
 
-_KINDS = ("scalars", "sharpness", "iterates")
-_BUFFER_ROWS = 4096
-_INITIAL_ROWS = 1 << 16  # records are preallocated up to this many rows, then grown
-_PROGRESS_SECONDS = 0.2
-_FORMAT = "eosfast-checkpoint-1"
-
-
-class RunInfo:
-    """What a callback sees after ``step`` steps.
-
-    Attributes
-    ----------
-    step : int
-        Steps taken; ``x`` is x_step.
-    x : ndarray (dim,)
-        A copy of the current iterate.
-    last_loss, last_grad_norm : float
-        L and |grad L| at the last evaluated iterate x_{step-1}.
-    last_sharpness : float
-        The latest measured lambda_1 (NaN before the first measurement).
-    """
-
-    def __init__(self, session):
-        self._session = session
-        self.step = session.core.step
-        self.x = np.array(session.core.x)
-        self.last_loss, self.last_grad_norm, self.last_sharpness = session.core.last
-
-    @property
-    def problem(self):
-        return self._session.problem
-
-    def trajectory(self) -> Trajectory:
-        """The records so far as a :class:`Trajectory` (status "running")."""
-        return self._session.trajectory("running")
-
-
-class _MemoryStore:
-    """Records in preallocated numpy arrays (grown by doubling if ever needed)."""
-
-    def __init__(self, widths: dict, capacities: dict, saved: dict | None = None):
-        self._data = {
-            k: np.empty((min(max(capacities[k], 1), _INITIAL_ROWS), widths[k])) for k in _KINDS
-        }
-        self._rows = dict.fromkeys(_KINDS, 0)
-        if saved is not None:
-            for k in _KINDS:
-                self.append_one(k, np.asarray(saved[k]).reshape(-1, widths[k]))
-
-    def append_one(self, kind: str, block: np.ndarray) -> None:
-        n, rows = block.shape[0], self._rows[kind]
-        data = self._data[kind]
-        if rows + n > data.shape[0]:
-            grown = np.empty((max(2 * data.shape[0], rows + n), data.shape[1]))
-            grown[:rows] = data[:rows]
-            self._data[kind] = data = grown
-        data[rows : rows + n] = block
-        self._rows[kind] = rows + n
-
-    def append(self, records: dict) -> None:
-        for k in _KINDS:
-            if records[k].shape[0]:
-                self.append_one(k, records[k])
-
-    def arrays(self) -> dict:
-        return {k: self._data[k][: self._rows[k]] for k in _KINDS}
-
-    def payload(self, checkpoint=None) -> dict:
-        return {"mode": "memory", **{k: self._data[k][: self._rows[k]] for k in _KINDS}}
-
-    def close(self) -> None:
-        pass
-
-
-class _StreamStore:
-    """Records appended to ``<folder>/<kind>.npy`` (see :class:`eosfast.io.NpyAppender`)."""
-
-    def __init__(self, folder, widths: dict, counts: dict | None = None, crcs=None):
-        self.folder = os.path.abspath(os.fspath(folder))
-        os.makedirs(self.folder, exist_ok=True)
-        self._files = {}
-        try:
-            for k in _KINDS:
-                rows = None if counts is None else int(counts[k])
-                crc = None if crcs is None else int(crcs[k])
-                path = os.path.join(self.folder, f"{k}.npy")
-                self._files[k] = NpyAppender(path, widths[k], rows, crc)
-        except BaseException:  # a damaged file: close the ones already open
-            for f in self._files.values():
-                f.close()
-            raise
-
-    def append(self, records: dict) -> None:
-        for k in _KINDS:
-            if records[k].shape[0]:
-                self._files[k].append(records[k])
-
-    def arrays(self) -> dict:
-        return {k: f.load() for k, f in self._files.items()}
-
-    def payload(self, checkpoint=None) -> dict:
-        for f in self._files.values():
-            f.flush()
-        folder = self.folder
-        if checkpoint is not None:  # relative to the checkpoint: a moved folder keeps working
-            folder = os.path.relpath(folder, os.path.dirname(os.path.abspath(checkpoint)))
-        return {
-            "mode": "stream",
-            "folder": folder,
-            "counts": {k: f.rows for k, f in self._files.items()},
-            "crcs": {k: f.crc for k, f in self._files.items()},
-        }
-
-    def close(self) -> None:
-        for f in self._files.values():
-            f.close()
-
-
-def _widths(dim: int, width: int) -> dict:
-    return {
-        "scalars": len(SCALAR_COLUMNS),
-        "sharpness": len(SHARPNESS_COLUMNS) + 3 * width,
-        "iterates": 1 + dim,
-    }
-
-
-def _capacities(cfg: dict) -> dict:
-    steps = cfg["steps"]
-
-    def count(every):
-        return steps // every + 2 if every else 0
-
-    return {
-        "scalars": count(cfg["record_every"]),
-        "sharpness": count(cfg["sharpness_every"]),
-        "iterates": count(cfg["save_iterates_every"]),
-    }
-
-
-class _Session:
-    """One run in progress: the C++ runner, its records and the hand-back schedule."""
-
-    def __init__(self, problem, optimizer, tracker, cfg, x, callbacks):
-        self.problem, self.optimizer, self.tracker, self.cfg = problem, optimizer, tracker, cfg
-        self.core = _core.Runner(
-            problem._core,
-            optimizer._core,
-            x,
-            cfg["steps"],
-            cfg["record_every"],
-            cfg["sharpness_every"],
-            cfg["save_iterates_every"],
-            cfg["diverge_factor"],
-            _BUFFER_ROWS,
-            None if tracker is None else tracker._core,
-        )
-        self.widths = _widths(problem.dim, self.core.width)
-        self.store = None
-        (
-            self.callback,
-            self.callback_every,
-            self.checkpoint,
-            self.checkpoint_every,
-            self.progress,
-        ) = callbacks
-        self.wall_time = 0.0
-        self.signal = None  # the signal that interrupted the run
-        self.fingerprint = None  # the problem's fingerprint (see _fingerprint), for resume
-
-    def metadata(self) -> dict:
-        from . import get_num_threads
-
-        tracker = None
-        if self.tracker is not None:
-            core = self.tracker._core
-            tracker = {
-                "k": core.k,
-                "tol": core.tol,
-                "value_tol": core.value_tol if core.value_tol > 0 else None,
-                "grow_above": None if math.isnan(core.grow_above) else core.grow_above,
-                "max_k": core.max_k,
-                "seed": int(core.seed),
-            }
-        return {
-            "problem": self.problem._core.name,
-            "dim": self.problem.dim,
-            "optimizer": self.optimizer.config(),
-            "tracker": tracker,
-            "seed": None if tracker is None else tracker["seed"],
-            "version": __version__,
-            "variant": _core.variant,
-            "num_threads": get_num_threads(),
-            **{k: self.cfg[k] for k in ("steps", "record_every", "sharpness_every")},
-            "save_iterates_every": self.cfg["save_iterates_every"],
-            "diverge_factor": self.cfg["diverge_factor"],
-            "hvps": self.core.state()["hvps"],
-            "wall_time": self.wall_time,
-            "signal": _signals.signal_name(self.signal),
-        }
-
-    def trajectory(self, status: str) -> Trajectory:
-        arrays = self.store.arrays()
-        state = self.core.state()
-        return Trajectory(
-            arrays["scalars"],
-            arrays["sharpness"],
-            arrays["iterates"],
-            self.core.width,
-            np.array(state["x"]),
-            state["step"],
-            status,
-            state["eos_onset"],
-            self.metadata(),
-        )
-
-    def save(self, path, status: str) -> None:
-        save_checkpoint(
-            path,
-            {
-                "format": _FORMAT,
-                "status": status,
-                "config": self.cfg,
-                "problem": {
-                    "name": self.problem._core.name,
-                    "dim": self.problem.dim,
-                    "fingerprint": self.fingerprint,
-                },
-                "optimizer": self.optimizer.config(),
-                "runner": self.core.state(),
-                "tracker": None if self.tracker is None else dict(self.tracker.state()),
-                "records": self.store.payload(path),
-                "wall_time": self.wall_time,
-                "signal": _signals.signal_name(self.signal),
-            },
-        )
-
-    def drive(self) -> Trajectory:
-        """Run to the end, a stop or a signal; checkpoint and return the trajectory.
-
-        SIGINT / SIGTERM are deferred (see :mod:`eosfast._signals`): callbacks and checkpoints
-        always finish, and an interrupted run leaves a checkpoint of its last committed step.
-        """
-        with _signals.deferred():
-            return self._drive()
-
-    def _drive(self) -> Trajectory:
-        core, status = self.core, self.core.status
-        start = last_progress = time.monotonic()
-        begin = core.step
-        last_callback = last_checkpoint = begin
-        while status == "running":
-            if _signals.stop_requested():
-                status = "interrupted"
-                break
-            t = core.step
-            target = self.cfg["steps"]
-            if self.callback is not None:
-                target = min(target, (t // self.callback_every + 1) * self.callback_every)
-            if self.checkpoint is not None:
-                target = min(target, (t // self.checkpoint_every + 1) * self.checkpoint_every)
-            budget = _PROGRESS_SECONDS if self.progress is not None else math.inf
-            status = _signals.advance(core, max(target - t, 0), budget)
-            self.store.append(core.take_records())
-            if status != "running":
-                break
-            t = core.step
-            now = time.monotonic()
-            if self.progress is not None and now - last_progress >= _PROGRESS_SECONDS:
-                last_progress = now
-                loss, _, sharpness = core.last
-                self.progress(t, loss, sharpness)
-            if self.callback is not None and t % self.callback_every == 0 and t != last_callback:
-                last_callback = t
-                if self.callback(RunInfo(self)):
-                    status = "stopped_by_callback"
-                    break
-            if self.checkpoint is not None and t % self.checkpoint_every == 0:
-                if t != last_checkpoint:
-                    last_checkpoint = t
-                    self.wall_time += time.monotonic() - start
-                    start = time.monotonic()
-                    self.save(self.checkpoint, "running")
-        if status == "interrupted" and _signals.stop_requested():
-            self.signal = _signals.received()
-        self.wall_time += time.monotonic() - start
-        if self.checkpoint is not None:
-            self.save(self.checkpoint, status)  # an interrupted run: its last committed step
-        if self.progress is not None:
-            loss, _, sharpness = core.last
-            self.progress(core.step, loss, sharpness)
-        traj = self.trajectory(status)
-        self.store.close()
-        return traj
-
-
-def _check_callbacks(callback, callback_every, checkpoint, checkpoint_every, progress, cfg):
-    if progress is False:
-        progress = None
-    for name, fn in (("callback", callback), ("progress", progress)):
-        if fn is not None and fn is not True and not callable(fn):
-            kinds = "callable" if name == "callback" else "True, False, None or a callable"
-            raise TypeError(f"{name} must be {kinds}, got {type(fn).__name__}")
-    if callback_every is None:
-        callback_every = cfg["record_every"]
-    if checkpoint_every is None:
-        checkpoint_every = cfg.get("checkpoint_every") or max(1, cfg["steps"] // 10)
-    callback_every = as_positive_int(callback_every, "callback_every")
-    checkpoint_every = as_positive_int(checkpoint_every, "checkpoint_every")
-    if checkpoint is not None:
-        checkpoint = os.fspath(checkpoint)
-    return callback, callback_every, checkpoint, checkpoint_every, progress
+__all__ = ["RunInfo", "check_resumable", "resume", "run"]
+_ENDED = tuple(s.name for s in _core.RUN_STATUSES if s.ended)
 
 
 def run(
@@ -348,7 +41,7 @@ def run(
     callback_every: int | None = None,
     checkpoint=None,
     checkpoint_every: int | None = None,
-    diverge_factor: float = 1e6,
+    diverge_factor: float = _core.RunConfig().diverge_factor,
     progress=None,
     save_iterates_every: int = 0,
     stream=None,
@@ -436,7 +129,7 @@ def run(
         "save_iterates_every": as_positive_int(save_iterates_every, "save_iterates_every", 0),
         "diverge_factor": diverge_factor,
     }
-    callbacks = _check_callbacks(
+    callbacks = check_callbacks(
         callback, callback_every, checkpoint, checkpoint_every, progress, cfg
     )
     cfg["checkpoint_every"] = callbacks[3]
@@ -446,24 +139,14 @@ def run(
         tracker = SharpnessTracker(k=1)
     if cfg["sharpness_every"] == 0:
         tracker = None
-    session = _Session(problem, optimizer, tracker, cfg, x0, callbacks)
+    session = Session(problem, optimizer, tracker, cfg, x0, callbacks)
     if checkpoint is not None:
-        session.fingerprint = _fingerprint(problem, x0)
+        session.fingerprint = fingerprint(problem, x0)
     if stream is None:
-        session.store = _MemoryStore(session.widths, _capacities(cfg))
+        session.store = MemoryStore(session.widths, capacities(cfg))
     else:
-        session.store = _StreamStore(stream, session.widths)
-    return _drive(session)
-
-
-def _drive(session: _Session) -> Trajectory:
-    """Drive the session; ``progress=True`` became a bar here, closed at the end."""
-    if session.progress is not True:
-        return session.drive()
-    bar = ProgressBar(session.cfg["steps"], "eosfast.run", enabled=True, initial=session.core.step)
-    session.progress = bar.update
-    with bar:
-        return session.drive()
+        session.store = StreamStore(stream, session.widths)
+    return drive(session)
 
 
 def resume(
@@ -511,7 +194,7 @@ def resume(
     """
     state = check_resumable(path, problem)
     saved = state["problem"]
-    fingerprint = saved.get("fingerprint")
+    saved_fingerprint = saved.get("fingerprint")
     cfg = dict(state["config"])
     optimizer = optimizer_from_config(state["optimizer"])
     tracker = None
@@ -519,7 +202,7 @@ def resume(
         from . import SharpnessTracker
 
         tracker = SharpnessTracker.from_state(state["tracker"])
-    callbacks = _check_callbacks(
+    callbacks = check_callbacks(
         callback,
         callback_every,
         os.fspath(path) if checkpoint is None else checkpoint,
@@ -530,22 +213,22 @@ def resume(
     cfg["checkpoint_every"] = callbacks[3]
     runner_state = state["runner"]
     x = np.asarray(runner_state["x"], dtype=np.float64)
-    session = _Session(problem, optimizer, tracker, cfg, x, callbacks)
+    session = Session(problem, optimizer, tracker, cfg, x, callbacks)
     session.core.restore(runner_state)
     session.wall_time = float(state.get("wall_time", 0.0))
-    session.fingerprint = fingerprint
+    session.fingerprint = saved_fingerprint
     records = state["records"]
     if records["mode"] == "stream":
-        session.store = _StreamStore(
-            _stream_folder(path, records), session.widths, records["counts"], records.get("crcs")
+        session.store = StreamStore(
+            stream_folder(path, records), session.widths, records["counts"], records.get("crcs")
         )
     else:
-        session.store = _MemoryStore(session.widths, _capacities(cfg), records)
-    if state["status"] in ("completed", "converged", "diverged"):  # a callback's stop: go on
+        session.store = MemoryStore(session.widths, capacities(cfg), records)
+    if state["status"] in _ENDED:  # a callback's stop or a signal: go on
         traj = session.trajectory(state["status"])
         session.store.close()
         return traj
-    return _drive(session)
+    return drive(session)
 
 
 def check_resumable(path, problem) -> dict:
@@ -554,7 +237,7 @@ def check_resumable(path, problem) -> dict:
     Refuses a damaged or inconsistent checkpoint and a problem other than the run's own: another
     name or dim, or the same ones with other data (its fingerprint, L and grad L at x0, differs).
     """
-    state = _read_checkpoint(path)
+    state = read_checkpoint(path)
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
     saved = state["problem"]
@@ -563,9 +246,9 @@ def check_resumable(path, problem) -> dict:
             f"the checkpoint is of a {saved['name']} problem of dim {saved['dim']}, "
             f"got {problem._core.name} of dim {problem.dim}"
         )
-    fingerprint = saved.get("fingerprint")
-    if fingerprint is not None and not _same_fingerprint(
-        fingerprint, _fingerprint(problem, fingerprint["x0"])
+    saved_fingerprint = saved.get("fingerprint")
+    if saved_fingerprint is not None and not same_fingerprint(
+        saved_fingerprint, fingerprint(problem, saved_fingerprint["x0"])
     ):
         raise ValueError(
             f"{os.fspath(path)} is a run of a different {saved['name']} problem (same name and "
@@ -573,102 +256,3 @@ def check_resumable(path, problem) -> dict:
             "with the problem it was started on"
         )
     return state
-
-
-def _stream_folder(checkpoint, records: dict) -> str:
-    """The stream folder of a checkpoint (stored relative to it; older ones: absolute)."""
-    base = os.path.dirname(os.path.abspath(os.fspath(checkpoint)))
-    return os.path.normpath(os.path.join(base, records["folder"]))
-
-
-_PROBE_SLICES = 8
-
-
-def _fingerprint(problem, x0) -> dict:
-    """L and sums of grad L over interleaved slices at x0: they change with the problem's data.
-
-    Stored in checkpoints so that :func:`resume` refuses a problem of the same name and dim
-    whose data or architecture differ.
-    """
-    x0 = np.array(x0, dtype=np.float64)
-    loss, grad = problem.loss_and_grad(x0)
-    grad = np.asarray(grad, dtype=np.float64)
-    sums = [float(grad[i::_PROBE_SLICES].sum()) for i in range(_PROBE_SLICES)]
-    return {"x0": x0, "loss": float(loss), "grad_sums": np.array(sums)}
-
-
-def _same_fingerprint(a: dict, b: dict) -> bool:
-    """Equal up to rounding (another build variant may round differently)."""
-    va = np.concatenate([[a["loss"]], np.asarray(a["grad_sums"], dtype=np.float64)])
-    vb = np.concatenate([[b["loss"]], np.asarray(b["grad_sums"], dtype=np.float64)])
-    if va.shape != vb.shape:
-        return False
-    scale = max(float(np.max(np.abs(va))), 1e-300)
-    return bool(np.all(np.abs(va - vb) <= 1e-9 * scale))
-
-
-_STATUSES = ("running", "completed", "converged", "diverged", "interrupted", "stopped_by_callback")
-
-
-def _read_checkpoint(path) -> dict:
-    """A checkpoint, checked for damage and for consistency before anything trusts it."""
-    name = os.fspath(path)
-    try:
-        state = load_checkpoint(path)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # zipfile, numpy and OS errors of a damaged file
-        raise DamagedFileError(f"{name} is damaged and cannot be read ({_one_line(exc)})") from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ValueError(f"{name} is not an eosfast checkpoint")
-    try:
-        _check_state(state)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DamagedFileError(
-            f"{name} is inconsistent, refusing to resume it: {_one_line(exc)}"
-        ) from None
-    return state
-
-
-def _check_state(state: dict) -> None:
-    def count(value, what, top=None):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{what} must be an integer, got {value!r}")
-        if value < 0 or (top is not None and value > top):
-            raise ValueError(f"{what} = {value} is out of range [0, {top}]")
-        return int(value)
-
-    cfg, runner, problem = state["config"], state["runner"], state["problem"]
-    steps = count(cfg["steps"], "config steps")
-    for key in ("record_every", "checkpoint_every"):
-        if count(cfg[key], f"config {key}") < 1:
-            raise ValueError(f"config {key} must be >= 1")
-    for key in ("sharpness_every", "save_iterates_every"):
-        count(cfg[key], f"config {key}")
-    dim = count(problem["dim"], "problem dim")
-    step = count(runner["step"], "runner step", steps)
-    count(runner["hvps"], "runner hvps")
-    if state["status"] not in _STATUSES or runner["status"] not in _STATUSES:
-        raise ValueError(f"unknown status {state['status']!r} / {runner['status']!r}")
-    x = np.asarray(runner["x"])
-    if x.shape != (dim,) or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"the iterate has shape {x.shape} and dtype {x.dtype}, the dim is {dim}")
-    if runner["status"] == "running" and not np.all(np.isfinite(x)):
-        raise ValueError("the iterate of a running run is not finite")
-    records = state["records"]
-    if records["mode"] == "stream":
-        for kind in _KINDS:
-            count(records["counts"][kind], f"record count of {kind}", step + 2)
-    elif records["mode"] == "memory":
-        for kind in _KINDS:
-            rows = np.asarray(records[kind])
-            if rows.ndim != 2 and rows.size:
-                raise ValueError(f"the {kind} records have shape {rows.shape}")
-            if len(rows) > step + 2:
-                raise ValueError(f"{len(rows)} {kind} records for {step} steps")
-    else:
-        raise ValueError(f"unknown record mode {records['mode']!r}")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

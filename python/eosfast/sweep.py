@@ -189,7 +189,7 @@ def point_name(point: dict) -> str:
 def _sweep_task(config_text: str, run_dir: str) -> dict:
     """One sweep task: run a configuration (given as TOML text) in its run folder."""
     from .config import parse_toml_text
-    from .runs import run_experiment
+    from .experiment import run_experiment
 
     config = parse_toml_text(config_text, source=str(Path(run_dir) / "config.toml"))
     return run_experiment(config, run_dir, progress=False)
@@ -212,7 +212,7 @@ def sweep(
     Returns a dict with ``results`` (one entry per grid point of this sweep: name, run folder,
     status, error); ``out/sweep.json`` holds these rows merged into those of earlier sweeps.
     """
-    from .rundir import RunDir, write_json_atomic
+    from .run_folder import RunDir, write_json_atomic
 
     require_dask()  # before any folder is made
     out = Path(out)

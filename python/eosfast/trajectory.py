@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
 from .optimizers import optimizer_names
 
-# Column layouts written by the C++ runner (src/cpp/dynamics/records.hpp).
-SCALAR_COLUMNS = ("step", "loss", "grad_norm", "step_norm", "lr", "effective_lr", "objective")
-SHARPNESS_COLUMNS = (
-    "step",
-    "threshold",
-    "ratio",
-    "hvps",
-    "inv_stableness_sum",
-    "sqrt_loss_sum",
-    "sqrt_loss_reference",
-)
-STATUSES = ("completed", "converged", "diverged", "interrupted", "stopped_by_callback")
+# Column layouts and statuses, declared once in C++ (src/cpp/dynamics/records.hpp, runner.hpp).
+SCALAR_COLUMNS = tuple(c.name for c in _core.SCALAR_COLUMNS)
+SHARPNESS_COLUMNS = tuple(c.name for c in _core.SHARPNESS_COLUMNS)
+SHARPNESS_BLOCKS = tuple(c.name for c in _core.SHARPNESS_BLOCKS)
+#: the statuses of a returned trajectory (every status but "running")
+STATUSES = tuple(s.name for s in _core.RUN_STATUSES if s.name != "running")
 
 
 class Trajectory:
@@ -99,9 +94,9 @@ class Trajectory:
     def _sharp(self, name):
         return self._sharpness[:, SHARPNESS_COLUMNS.index(name)]
 
-    def _block(self, which):
+    def _block(self, name):
         k = self._tracked()
-        base = len(SHARPNESS_COLUMNS) + which * self._width
+        base = len(SHARPNESS_COLUMNS) + SHARPNESS_BLOCKS.index(name) * self._width
         return self._sharpness[:, base : base + k]
 
     def _tracked(self) -> int:
@@ -117,7 +112,7 @@ class Trajectory:
 
     @property
     def eigenvalues(self) -> np.ndarray:
-        return self._block(0)
+        return self._block("eigenvalues")
 
     @property
     def sharpness(self) -> np.ndarray:
@@ -137,11 +132,11 @@ class Trajectory:
 
     @property
     def step_overlap(self) -> np.ndarray:
-        return self._block(1)
+        return self._block("step_overlap")
 
     @property
     def grad_overlap(self) -> np.ndarray:
-        return self._block(2)
+        return self._block("grad_overlap")
 
     @property
     def eos(self) -> dict:

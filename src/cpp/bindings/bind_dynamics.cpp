@@ -33,17 +33,25 @@ std::string advance(Runner& runner, Index max_steps, double max_seconds)
         try {
             poller.raise();
         } catch (py::error_already_set& e) {
-            if (e.matches(PyExc_KeyboardInterrupt)) return "interrupted";
+            if (e.matches(PyExc_KeyboardInterrupt)) return status_name(RunStatus::interrupted);
             throw;
         }
     }
 }
 
+// A runner state's status: only those the C++ loop itself sets.
 RunStatus parse_status(const std::string& s)
 {
-    for (RunStatus v : {RunStatus::running, RunStatus::completed, RunStatus::converged, RunStatus::diverged})
-        if (s == status_name(v)) return v;
+    for (const RunStatusInfo& info : kRunStatuses)
+        if (info.from_loop && s == info.name) return info.status;
     throw std::invalid_argument("unknown runner status '" + s + "'");
+}
+
+py::tuple column_table(const ColumnInfo* columns, Index count)
+{
+    py::list out;
+    for (Index i = 0; i < count; ++i) out.append(py::cast(columns[i], py::return_value_policy::copy));
+    return py::tuple(out);
 }
 
 py::dict export_state(Runner& runner)
@@ -155,9 +163,48 @@ void init_optimizers(py::module_& m)
         .def(py::init<Schedule, double>(), py::arg("schedule"), py::arg("loss_min"));
 }
 
+// The record columns, statuses and run defaults, declared once in C++ (records.hpp,
+// runner.hpp); the Python trajectory, checkpoint checks, config checker and HDF5 schema use these.
+void init_run_tables(py::module_& m)
+{
+    py::class_<ColumnInfo>(m, "ColumnInfo", py::module_local())
+        .def_property_readonly("name", [](const ColumnInfo& c) { return std::string(c.name); })
+        .def_property_readonly("description", [](const ColumnInfo& c) { return std::string(c.description); })
+        .def_property_readonly("units", [](const ColumnInfo& c) { return std::string(c.units); })
+        .def("__repr__", [](const ColumnInfo& c) { return std::string("ColumnInfo(name='") + c.name + "')"; });
+    m.attr("SCALAR_COLUMNS") = column_table(kScalarColumnInfo, ScalarColumns::count);
+    m.attr("SHARPNESS_COLUMNS") = column_table(kSharpnessColumnInfo, SharpnessColumns::count);
+    m.attr("SHARPNESS_BLOCKS") = column_table(kSharpnessBlockInfo, kSharpnessBlocks);
+    py::list kinds;
+    for (const char* kind : kRecordKinds) kinds.append(kind);
+    m.attr("RECORD_KINDS") = py::tuple(kinds);
+
+    py::class_<RunStatusInfo>(m, "RunStatusInfo", py::module_local())
+        .def_property_readonly("name", [](const RunStatusInfo& s) { return std::string(s.name); })
+        .def_readonly("ended", &RunStatusInfo::ended)
+        .def_readonly("from_loop", &RunStatusInfo::from_loop)
+        .def_property_readonly("meaning", [](const RunStatusInfo& s) { return std::string(s.meaning); })
+        .def("__repr__", [](const RunStatusInfo& s) {
+            return std::string("RunStatusInfo(name='") + s.name + "', ended=" + (s.ended ? "True" : "False") + ")";
+        });
+    py::list statuses;
+    for (const RunStatusInfo& s : kRunStatuses) statuses.append(py::cast(s, py::return_value_policy::copy));
+    m.attr("RUN_STATUSES") = py::tuple(statuses);
+
+    py::class_<RunConfig>(m, "RunConfig", py::module_local())
+        .def(py::init<>())
+        .def_readonly("steps", &RunConfig::steps)
+        .def_readonly("record_every", &RunConfig::record_every)
+        .def_readonly("sharpness_every", &RunConfig::sharpness_every)
+        .def_readonly("save_iterates_every", &RunConfig::save_iterates_every)
+        .def_readonly("diverge_factor", &RunConfig::diverge_factor)
+        .def_readonly("buffer_rows", &RunConfig::buffer_rows);
+    m.attr("diverge_floor") = kDivergeFloor;
+}
+
 void init_runner(py::module_& m)
 {
-    m.attr("diverge_floor") = kDivergeFloor;
+    init_run_tables(m);
     py::class_<Runner, std::shared_ptr<Runner>>(m, "Runner", py::module_local())
         .def(py::init([](std::shared_ptr<Problem> problem, const Optimizer& optimizer, ConstVecRef x0,
                          Index steps, Index record_every, Index sharpness_every, Index save_iterates_every,
@@ -179,9 +226,8 @@ void init_runner(py::module_& m)
         .def("take_records",
              [](Runner& r) {
                  py::dict d;
-                 d["scalars"] = drain(r.scalars());
-                 d["sharpness"] = drain(r.sharpness());
-                 d["iterates"] = drain(r.iterates());
+                 RecordBuffer* buffers[] = {&r.scalars(), &r.sharpness(), &r.iterates()};
+                 for (int i = 0; i < 3; ++i) d[kRecordKinds[i]] = drain(*buffers[i]);
                  return d;
              })
         .def("state", &export_state)

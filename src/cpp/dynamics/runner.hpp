@@ -26,13 +26,32 @@
 
 namespace eosfast {
 
-enum class RunStatus { running, completed, converged, diverged };
+// Every status a run can have. The C++ loop itself ends a run only as completed, converged or
+// diverged; the host's loop adds interrupted (a signal) and stopped_by_callback.
+enum class RunStatus { running, completed, converged, diverged, interrupted, stopped_by_callback, count };
 
-inline const char* status_name(RunStatus s)
-{
-    static const char* names[] = {"running", "completed", "converged", "diverged"};
-    return names[static_cast<int>(s)];
-}
+struct RunStatusInfo {
+    RunStatus status;
+    const char* name;
+    bool ended;      // the run reached its own end: resuming it has nothing left to do
+    bool from_loop;  // the C++ loop sets it (and a checkpoint's runner state may hold it)
+    const char* meaning;
+};
+
+inline constexpr RunStatusInfo kRunStatuses[static_cast<int>(RunStatus::count)] = {
+    {RunStatus::running, "running", false, true, "the run goes on (or was killed while it went)"},
+    {RunStatus::completed, "completed", true, true, "all the steps were taken"},
+    {RunStatus::converged, "converged", true, true,
+     "NormalizedGD at a zero gradient, SqrtGD / PowerLossGD at L <= loss_min"},
+    {RunStatus::diverged, "diverged", true, true,
+     "L is not finite or |L| > diverge_factor max(|L(x0)|, diverge_floor)"},
+    {RunStatus::interrupted, "interrupted", false, false,
+     "SIGINT or SIGTERM: the records and a checkpoint of the last committed step"},
+    {RunStatus::stopped_by_callback, "stopped_by_callback", false, false,
+     "the callback returned True; resume continues the run"},
+};
+
+inline const char* status_name(RunStatus s) { return kRunStatuses[static_cast<int>(s)].name; }
 
 // The divergence rule's scale floor: a run diverges when |L| > diverge_factor *
 // max(|L(x_0)|, kDivergeFloor). Without it a run that starts at a loss near
@@ -46,7 +65,7 @@ struct RunConfig {
     Index sharpness_every = 0;      // 0: never
     Index save_iterates_every = 0;  // 0: never
     double diverge_factor = 1e6;    // stop when |L| > factor max(|L_0|, kDivergeFloor); inf: only non-finite losses stop
-    Index buffer_rows = 4096;       // rows per record buffer between drains
+    Index buffer_rows = kRecordBufferRows;  // rows per record buffer between drains
 };
 
 // The state a checkpoint needs besides the tracker's own.
@@ -138,7 +157,7 @@ public:
           m_g(m_n),
           m_delta(m_n),
           m_scalars(ScalarColumns::count, config.buffer_rows),
-          m_sharpness(SharpnessColumns::count + 3 * m_width, config.buffer_rows),
+          m_sharpness(SharpnessColumns::count + kSharpnessBlocks * m_width, config.buffer_rows),
           m_iterates(1 + m_n, iterate_rows())
     {
         m_problem->check_dim(x0, "x0");

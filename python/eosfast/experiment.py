@@ -1,4 +1,4 @@
-"""One experiment from a configuration into a run folder: run, record, resume, summarise, plot.
+"""One experiment from a configuration into a run folder: run or resume, record, summarise.
 
 Uses the public API only: ``eosfast.run`` / ``eosfast.resume`` with a checkpoint in the run
 folder, its callback to append records to the HDF5 file every ``flush_every`` steps and its
@@ -10,138 +10,25 @@ from __future__ import annotations
 import datetime
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 
 from . import _signals
+from .builders import build_optimizer, build_problem, initial_point
 from .config import Config, ConfigError, load_config
-from .optimizers import OPTIMIZER_NAMES
-from .rundir import FINISHED, DamagedFileError, RunDir, read_attrs, read_records, write_records
+from .io import DamagedFileError
+from .records_file import described, trajectory_rows, write_records
+from .run_folder import FINISHED, STREAM, RunDir
 
-STREAM = "stream"  # the runner's own record files while the run goes (removed at the end)
-
-# Every dataset of records.h5: (description, units), written as its HDF5 attributes.
-DATASETS = {
-    "steps/step": ("step t of each record (every record_every steps and the last)", "steps"),
-    "steps/loss": ("L(x_t), the training loss", "loss"),
-    "steps/grad_norm": ("|grad L(x_t)|, Euclidean norm", "loss per parameter unit"),
-    "steps/step_norm": ("|x_{t+1} - x_t| (NaN at the last step)", "parameter units"),
-    "steps/lr": ("the scheduled learning rate lr_t", "optimizer's own"),
-    "steps/effective_lr": ("the lr of the equivalent GD step on L", "parameter units^2 per loss"),
-    "steps/objective": ("what the optimizer descends: L, sqrt(L - loss_min), ...", "objective"),
-    "sharpness/step": ("steps of the sharpness measurements", "steps"),
-    "sharpness/hvps": ("Hessian-vector products spent per measurement", "HVPs"),
-    "sharpness/threshold": (
-        "the optimizer's stability threshold on lambda_1 (2/lr for GD)",
-        "loss per parameter unit^2",
-    ),
-    "sharpness/ratio": ("eigenvalues[:, 0] / threshold (>= 1: at or past the edge)", "1"),
-    "sharpness/inv_stableness_sum": ("NGD: 1/S_t + 1/S_{t+1}, S = lr_eff lambda_1", "1"),
-    "sharpness/sqrt_loss_sum": ("sqrt(L_t - L_min) + sqrt(L_{t+1} - L_min)", "sqrt(loss)"),
-    "sharpness/sqrt_loss_reference": (
-        "Phase-II value of sqrt_loss_sum: lr sqrt(lambda_1/2) (NGD), lr lambda_1/2 (sqrt-GD)",
-        "sqrt(loss)",
-    ),
-    "sharpness/eigenvalues": (
-        "top-k eigenvalues of grad^2 L(x_t), descending",
-        "loss per parameter unit^2",
-    ),
-    "sharpness/step_overlap": ("cosines of x_{t+1} - x_t with the eigenvectors", "1"),
-    "sharpness/grad_overlap": ("cosines of grad L(x_t) with the eigenvectors", "1"),
-    "iterates/step": ("steps of the saved iterates", "steps"),
-    "iterates/x": ("the iterate x_t", "parameter units"),
-    "x_final": ("the final iterate", "parameter units"),
-}
-_SCALARS = ("loss", "grad_norm", "step_norm", "lr", "effective_lr", "objective")
-_SHARP_BLOCKS = ("eigenvalues", "step_overlap", "grad_overlap")
-_OPTIMIZER_NAMES = {n.config: n.title for n in OPTIMIZER_NAMES if n.config}
 # rewriting records.h5 may take at most this share of the run's time (the rest waits)
 _RECORD_SHARE = 0.05
-
-
-def build_problem(config: Config):
-    """The configuration's problem (an ``eosfast.problems.MLP`` on its data)."""
-    import eosfast
-
-    from .data import load_data
-
-    p = config["problem"]
-    try:
-        X, Y = load_data(config["data"])
-        return eosfast.problems.MLP(
-            X,
-            Y,
-            hidden=tuple(p["hidden"]),
-            activation=p["activation"],
-            loss=p["loss"],
-            bias=p["bias"],
-        )
-    except (ValueError, TypeError) as exc:  # the data or sizes do not fit: bad input
-        raise ConfigError(
-            f"{config.source}: [data] / [problem]: {exc}; fix the configuration or the data"
-        ) from exc
-
-
-def build_optimizer(config: Config):
-    """``eosfast.GD``, ``eosfast.NormalizedGD`` or ``eosfast.SqrtGD`` from ``[optimizer]``."""
-    import eosfast
-
-    o = config["optimizer"]
-    if o["type"] == "gd":
-        return eosfast.GD(o["lr"], momentum=o["momentum"], nesterov=o["nesterov"])
-    if o["type"] == "ngd":
-        return eosfast.NormalizedGD(o["lr"])
-    return eosfast.SqrtGD(o["lr"], loss_min=o["loss_min"])
-
-
-def initial_point(config: Config, problem) -> np.ndarray:
-    """``problem.init(seed)``, or the final iterate of the run folder ``[run] init_from``."""
-    source = config["run"]["init_from"]
-    if source is None:
-        return problem.init(config["run"]["seed"])
-    records = RunDir(source).records
-    try:
-        if not RunDir(source).finished() or not records.is_file():
-            raise ConfigError(f"[run] init_from: {source} is not a finished run folder")
-        x0 = read_records(records).get("x_final")
-    except DamagedFileError as exc:
-        raise ConfigError(f"[run] init_from: {exc}") from None
-    if x0 is None or np.shape(x0) != (problem.dim,):
-        raise ConfigError(
-            f"[run] init_from: the final iterate in {records} has shape {np.shape(x0)}, "
-            f"the problem has dim {problem.dim}"
-        )
-    return np.asarray(x0, dtype=np.float64)
-
-
-def described() -> dict:
-    """The attributes of every dataset: ``{"group/name": {"description": ..., "units": ...}}``."""
-    return {key: {"description": d, "units": u} for key, (d, u) in DATASETS.items()}
-
-
-def trajectory_rows(traj, k: int, iterates: bool) -> dict:
-    """A Trajectory's records in the run folder's layout: only the columns its optimizer has."""
-    rows = {"steps": {"step": traj.steps, **{n: getattr(traj, n) for n in _SCALARS}}}
-    sharp = {"step": traj.sharpness_steps, "hvps": traj.hvps, "threshold": traj.threshold}
-    sharp.update(traj.eos)  # ratio, and the optimizer's own indicators
-    m = len(sharp["step"])
-    for name in _SHARP_BLOCKS:
-        block = np.full((m, k), np.nan)
-        values = getattr(traj, name)
-        block[:, : values.shape[1]] = values[:, :k]
-        sharp[name] = block
-    rows["sharpness"] = sharp
-    if iterates:
-        rows["iterates"] = {"step": traj.iterate_steps, "x": np.asarray(traj.iterates)}
-    return rows
 
 
 class _Recorder:
     """Writes a running trajectory's records to records.h5 (the runner's callback).
 
     The whole file is rewritten each time (write-then-rename, see
-    :func:`eosfast.rundir.write_records`), so it is always complete and opens with plain h5py;
+    :func:`eosfast.records_file.write_records`), so it is always complete and opens with plain h5py;
     writes are skipped while the last one took more than ``_RECORD_SHARE`` of the time since.
     """
 
@@ -277,6 +164,8 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
     if traj.status in FINISHED:
         shutil.rmtree(rd.path / STREAM, ignore_errors=True)  # only after the summary says so
     if out_cfg["figures"] and traj.status != "interrupted":
+        from .plot import plot_run
+
         plot_run(rd.path)
     return summary
 
@@ -348,46 +237,5 @@ def _summarise(config: Config, traj, seconds: float, resumed: bool) -> dict:
         "hvps": int(traj.hvps_total),
         **eos_summary(records, opt),
     }
-    summary["eos_onset"] = traj.eos_onset
+    summary["eos_onset"] = traj.eos_onset  # the C++ runner's (Trajectory.eos_onset)
     return summary
-
-
-def plot_run(run_dir) -> list[Path]:
-    """Draw the figures of a run folder from its records (works while the run is going)."""
-    from . import plot
-
-    rd = RunDir(run_dir)
-    if not rd.records.is_file():
-        raise FileNotFoundError(f"{rd.path} has no {rd.records.name}: not a run folder")
-    records = read_records(rd.records)
-    attrs = read_attrs(rd.records)
-    opt, lr = attrs.get("optimizer", "gd"), float(attrs.get("lr", np.nan))
-    steps, sharp = records["steps"], records["sharpness"]
-    title = f"{_OPTIMIZER_NAMES.get(opt, opt)}, lr = {lr:g}"
-    paths = []
-    fig = plot.loss_and_sharpness(
-        steps["step"],
-        steps["loss"],
-        sharp["step"],
-        sharp["eigenvalues"],
-        threshold=sharp["threshold"],
-        title=title,
-    )
-    paths += plot.save_figure(fig, rd.figures / "loss_sharpness")
-    if opt == "ngd" and len(sharp["step"]):
-        fig = plot.ngd_indicators(
-            sharp["step"],
-            sharp["inv_stableness_sum"],
-            sharp["sqrt_loss_sum"],
-            sharp["sqrt_loss_reference"],
-            lr=lr,
-        )
-        paths += plot.save_figure(fig, rd.figures / "ngd_indicators")
-    if opt == "sqrtgd" and len(sharp["step"]):
-        at = np.searchsorted(steps["step"], sharp["step"]).clip(0, len(steps["step"]) - 1)
-        stableness = steps["effective_lr"][at] * sharp["eigenvalues"][:, 0]
-        fig = plot.sqrt_indicators(
-            sharp["step"], sharp["sqrt_loss_sum"], sharp["sqrt_loss_reference"], stableness, lr=lr
-        )
-        paths += plot.save_figure(fig, rd.figures / "sqrt_indicators")
-    return paths

@@ -10,14 +10,9 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from eosfast.rundir import (  # noqa: E402
-    DamagedFileError,
-    RunDir,
-    read_attrs,
-    read_records,
-    write_json_atomic,
-    write_records,
-)
+from eosfast.io import DamagedFileError  # noqa: E402
+from eosfast.records_file import read_attrs, read_records, write_records  # noqa: E402
+from eosfast.run_folder import RunDir, write_json_atomic  # noqa: E402
 
 
 def _rows(start, stop, k=3):
@@ -57,7 +52,7 @@ def test_a_reader_always_sees_a_whole_file_while_it_is_rewritten(tmp_path):
         """
         import sys
         import numpy as np
-        from eosfast.rundir import write_records
+        from eosfast.records_file import write_records
         for n in range(1, 120):
             write_records(sys.argv[1], {"steps": {"step": np.arange(n), "loss": np.ones(n)}})
         """

@@ -1,4 +1,4 @@
-"""Run folders: the configuration, an HDF5 record file, checkpoints, figures and a summary.
+"""Run folders: the layout, their small files, and atomic writes of every file in them.
 
 Layout (documented in ``docs/run_folder.md``)::
 
@@ -13,20 +13,19 @@ Layout (documented in ``docs/run_folder.md``)::
 Every file is written whole to a temporary name, flushed to disk and renamed over the old one
 (:func:`write_bytes_atomic`), so a reader, a crash or a full disk never meets half a file: an
 I/O error (e.g. ENOSPC) is raised as an ``OSError`` naming the file, and the previous version
-stays in place. The HDF5 file is built in memory by h5py and written by that same function, so
-HDF5 itself never writes to the disk (h5py reports write errors of a file it owns only as
-"Exception ignored" messages and may crash after them).
+stays in place. records.h5 is written through the same function (see
+:mod:`eosfast.records_file`).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from . import _core
 from .io import DamagedFileError
 
 CONFIG = "config.toml"
@@ -35,91 +34,10 @@ CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
 FIGURES = "figures"
 
-#: statuses of a run that ended and need not run again
-FINISHED = ("completed", "converged", "diverged", "stopped_by_callback")
+STREAM = "stream"  # the runner's own record files while the run goes (removed at the end)
 
-# HDF5 1.10's format: metadata checksums (a damaged file is detected), readable by HDF5 >= 1.10
-_LIBVER = ("v110", "v110")
-_CHUNK_VALUES = 1 << 16  # values per chunk; every chunk carries a Fletcher-32 checksum
-
-
-def write_records(path, groups: dict, attrs: dict | None = None, described=None) -> None:
-    """Write a whole record file: ``groups[group][name]`` arrays sharing their first axis.
-
-    A value of ``groups`` that is an array instead of a dict becomes a root dataset (e.g.
-    ``x_final``). ``described`` maps ``"group/name"`` (or ``"name"``) to dataset attributes
-    (``description``, ``units``...). Every dataset is chunked with a Fletcher-32 checksum, so a
-    flipped bit in the data is reported when read, not returned.
-    """
-    import h5py
-
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w", libver=_LIBVER) as f:
-        for key, value in (attrs or {}).items():
-            f.attrs[key] = value
-        for group, columns in groups.items():
-            if not isinstance(columns, dict):
-                _dataset(f, group, columns, (described or {}).get(group, {}))
-                continue
-            g = f.create_group(group)
-            g.attrs["step_axis"] = "axis 0 of every dataset here: the steps in step"
-            for name, values in columns.items():
-                _dataset(g, name, values, (described or {}).get(f"{group}/{name}", {}))
-    write_bytes_atomic(path, buffer.getbuffer())
-
-
-def _dataset(parent, name, values, attrs: dict) -> None:
-    values = np.asarray(values)
-    if values.ndim == 0:
-        d = parent.create_dataset(name, data=values)
-    else:
-        tail = values.shape[1:]
-        rows = max(1, min(len(values), _CHUNK_VALUES // max(1, int(np.prod(tail, dtype=np.int64)))))
-        d = parent.create_dataset(
-            name,
-            data=values,
-            maxshape=(None, *tail),
-            chunks=(rows, *tail) if all(tail) else None,
-            fletcher32=all(tail),
-        )
-    for key, value in attrs.items():
-        d.attrs[key] = value
-
-
-def read_records(path) -> dict:
-    """Every group of a record file as ``{group: {name: ndarray}}``.
-
-    Raises :class:`DamagedFileError` at once for a truncated or corrupted file.
-    """
-    import h5py
-
-    def groups(f):
-        return {
-            group: {name: d[()] for name, d in g.items()} if isinstance(g, h5py.Group) else g[()]
-            for group, g in f.items()
-        }
-
-    return _read_h5(path, groups)
-
-
-def read_attrs(path) -> dict:
-    """The root attributes of a record file (:class:`DamagedFileError` if it is damaged)."""
-    return _read_h5(path, lambda f: {key: _plain(value) for key, value in f.attrs.items()})
-
-
-def _read_h5(path, read):
-    """``read(file)`` of the record file opened read-only; a damaged file raises at once."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return read(f)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # h5py's errors of a damaged file are of many kinds
-        raise DamagedFileError(
-            f"{path} is damaged or not a record file ({_one_line(exc)})"
-        ) from None
+#: statuses of a run that ended and need not run again (declared in C++: runner.hpp)
+FINISHED = tuple(s.name for s in _core.RUN_STATUSES if s.ended)
 
 
 def write_bytes_atomic(path, data) -> None:
@@ -160,7 +78,8 @@ def _sync_folder(folder) -> None:
         os.close(fd)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (the CLI prints one line per failure)."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -204,7 +123,7 @@ class RunDir:
             summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DamagedFileError(
-                f"{self.summary_path} is damaged ({_one_line(exc)}); delete it to resume the run "
+                f"{self.summary_path} is damaged ({one_line(exc)}); delete it to resume the run "
                 "from its checkpoint, or pass --restart"
             ) from None
         if not isinstance(summary, dict):
@@ -245,11 +164,3 @@ def _jsonable(obj):
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def _plain(value):
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
