@@ -48,7 +48,7 @@ GOOD = {
     ("run", "seed"): ["7", "123456789"],
     ("run", "threads"): ["1", "2"],
     ("run", "record_every"): ["1", "4", "100"],
-    ("run", "diverge_factor"): ["1.5", "1e300"],
+    ("run", "diverge_factor"): ["1.5", "1e300", "inf"],
     ("run", "save_iterates_every"): ["1", "5"],
     ("tracking", "sharpness_every"): ["0", "1", "100"],
     ("tracking", "k"): ["1", "2", "3"],
@@ -71,6 +71,9 @@ def _bad_values(table, key):
         bad.append(str(spec.maximum))
     if spec.kind == "path":
         bad.append('"no/such/file.npz"')
+    if spec.infinite:  # inf has a meaning here (e.g. diverge_factor: only a non-finite L stops)
+        bad.remove("inf")
+        bad.append("-inf")
     return bad
 
 

@@ -7,8 +7,6 @@ import math
 import os
 import time
 
-import numpy as np
-
 from . import _checkpoint_format, _core, _record_stores, _signals
 from ._validation import as_positive_int
 from ._version import __version__
@@ -37,7 +35,7 @@ class RunInfo:
     def __init__(self, session):
         self._session = session
         self.step = session.core.step
-        self.x = np.array(session.core.x)
+        self.x = session.core.x  # a fresh copy of the C++ iterate
         self.last_loss, self.last_grad_norm, self.last_sharpness = session.core.last
 
     @property
@@ -105,23 +103,23 @@ class Session:
             **{k: self.cfg[k] for k in ("steps", "record_every", "sharpness_every")},
             "save_iterates_every": self.cfg["save_iterates_every"],
             "diverge_factor": self.cfg["diverge_factor"],
-            "hvps": self.core.state()["hvps"],
+            "hvps": self.core.hvps,
             "wall_time": self.wall_time,
             "signal": _signals.signal_name(self.signal),
         }
 
     def trajectory(self, status: str) -> Trajectory:
         arrays = self.store.arrays()
-        state = self.core.state()
+        core = self.core
         return Trajectory(
             arrays["scalars"],
             arrays["sharpness"],
             arrays["iterates"],
-            self.core.width,
-            np.array(state["x"]),
-            state["step"],
+            core.width,
+            core.x,  # a fresh copy of the C++ iterate
+            core.step,
             status,
-            state["eos_onset"],
+            core.eos_onset,
             self.metadata(),
         )
 

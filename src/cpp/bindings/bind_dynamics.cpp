@@ -240,7 +240,10 @@ void init_runner(py::module_& m)
                                    const RunnerState& s = r.state();
                                    return py::make_tuple(s.last_loss, s.last_grad_norm, s.last_sharpness);
                                })
-        .def_property_readonly("x", [](Runner& r) { return r.state().x; });
+        .def_property_readonly("x", [](Runner& r) { return r.state().x; })
+        // read without exporting (copying) the whole state: per progress tick and callback
+        .def_property_readonly("hvps", [](Runner& r) { return r.state().hvps; })
+        .def_property_readonly("eos_onset", [](Runner& r) { return r.state().eos_onset; });
 }
 
 void init_gradient_flow(py::module_& m)
