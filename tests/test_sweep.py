@@ -124,3 +124,78 @@ def test_a_damaged_sweep_index_is_refused_before_anything_runs(tmp_path):
             _read_index(index)
     index.write_text('{"results": [{"name": "lr=0.1", "status": "completed"}]}')
     assert _read_index(index) == [{"name": "lr=0.1", "status": "completed"}]
+
+
+INTERRUPTED_SWEEP_CONFIG = (
+    SWEEP_CONFIG.replace("n_samples = 100", "n_samples = 200")
+    .replace("steps = 30", "steps = 20000")
+    .replace("sharpness_every = 10", "sharpness_every = 50")
+    .replace("flush_every = 10", "flush_every = 500\ncheckpoint_every = 5000\nfigures = false")
+)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_with_every_run_checkpointed_and_the_same_command_continues(tmp_path):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) while two runs go and a third
+    waits: exit 130, each started run stopped at a checkpoint of its last step, the waiting
+    one never started, the index says so; the same command then
+    finishes every run with records bitwise equal to uninterrupted runs."""
+    pytest.importorskip("h5py")
+    pytest.importorskip("sklearn")
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    from eosfast.cli import main
+    from eosfast.io import load_checkpoint
+    from eosfast.records_file import read_records
+
+    config = tmp_path / "sweep.toml"
+    config.write_text(INTERRUPTED_SWEEP_CONFIG)
+    out = tmp_path / "grid"
+    args = ["sweep", str(config), "--lr", "0.1", "0.15", "0.2", "--seed", "1", "--out", str(out)]
+    args += ["--threads-per-task", "1", "-q"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, eosfast.cli; sys.exit(eosfast.cli.main(sys.argv[1:]))"]
+        + args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("*/stream"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)  # both runs have begun (a run takes seconds; a slice hands back in 0.2 s)
+    os.killpg(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - start < 30, "the sweep took too long to stop"
+    assert "Traceback" not in err, err
+    rows = {r["name"]: r for r in json.loads((out / "sweep.json").read_text())["results"]}
+    statuses = sorted(r["status"] for r in rows.values())
+    assert statuses == ["interrupted", "interrupted", "not_started"], rows
+    for name, row in rows.items():
+        if row["status"] != "interrupted":
+            continue
+        state = load_checkpoint(out / name / "checkpoint.npz")
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["status"] == "interrupted"
+        assert 0 <= state["runner"]["step"] == summary["steps_done"] < 20000
+        assert state["signal"] == "SIGINT"  # written by the stop itself, not a periodic one
+    # the same command continues every run; each equals a run that was never interrupted
+    assert main(args) == 0
+    rows = json.loads((out / "sweep.json").read_text())["results"]
+    assert [r["status"] for r in rows] == ["completed"] * 3, rows
+    for row in rows:
+        folder, ref = out / row["name"], tmp_path / f"ref-{row['name']}"
+        assert main(["run", str(folder / "config.toml"), "-q", "--out", str(ref)]) == 0
+        ours, theirs = read_records(folder / "records.h5"), read_records(ref / "records.h5")
+        for group, name in (("steps", "loss"), ("sharpness", "eigenvalues")):
+            np.testing.assert_array_equal(ours[group][name], theirs[group][name])
+        np.testing.assert_array_equal(ours["x_final"], theirs["x_final"])

@@ -14,7 +14,7 @@ from .io import save_checkpoint
 from .progress import ProgressBar
 from .trajectory import Trajectory
 
-_PROGRESS_SECONDS = 0.2
+_PROGRESS_SECONDS = _signals.HAND_BACK_SECONDS  # one progress report per slice at most
 
 
 class RunInfo:
@@ -168,7 +168,7 @@ class Session:
                 target = min(target, (t // self.callback_every + 1) * self.callback_every)
             if self.checkpoint is not None:
                 target = min(target, (t // self.checkpoint_every + 1) * self.checkpoint_every)
-            budget = _PROGRESS_SECONDS if self.progress is not None else math.inf
+            budget = _signals.hand_back_seconds(self.progress is not None)
             status = _signals.advance(core, max(target - t, 0), budget)
             self.store.append(core.take_records())
             if status != "running":

@@ -88,6 +88,15 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
+    from . import _signals
+
+    # SIGINT / SIGTERM from here on stop every run at a consistent step (see eosfast.sweep)
+    with _signals.deferred():
+        return _sweep(args)
+
+
+def _sweep(args) -> int:
+    from . import _signals
     from .config import load_config
     from .sweep import require_dask, sweep
 
@@ -103,6 +112,8 @@ def _cmd_sweep(args) -> int:
             return
         if result.ok:
             print(f"{result.name}: {result.value['status']} in {result.seconds:.1f} s", flush=True)
+        elif result.extra.get("not_started"):
+            print(f"{result.name}: not started", flush=True)
         else:
             print(f"{result.name}: FAILED: {result.error}", flush=True)
 
@@ -123,6 +134,13 @@ def _cmd_sweep(args) -> int:
             f"sweep: {len(rows)} runs, {skipped} already finished (skipped), "
             f"{len(failed)} failed; see {out}/sweep.json"
         )
+    if _signals.received() is not None:
+        if not args.quiet:
+            print(
+                f"interrupted by {_signals.signal_name(_signals.received())}: every run folder "
+                "holds a checkpoint of its last step; run the same command to continue"
+            )
+        return _signals.EXIT_CODES[_signals.received()]
     return 1 if failed else 0
 
 

@@ -5,6 +5,14 @@ many as fit the machine's cores given each task's thread budget) or on an existi
 (``scheduler="tcp://host:port"``). Each task sets its eosfast thread count first, so workers do
 not oversubscribe the machine. A failed task is reported and the others go on; re-running a
 sweep skips the runs whose folder holds a finished summary.
+
+Ctrl-C (SIGINT) or SIGTERM stops a sweep without losing work: the driver sets the sweep's stop
+event, every running task stops its run at the next hand-back (within about 0.2 s of a step) and
+leaves a checkpoint and records of its last step, tasks not yet started do not start, and the
+index records each run's status; the same command then continues every run. Local workers
+ignore SIGINT themselves (a terminal's Ctrl-C reaches the whole process group), so only the
+driver decides. A second signal, or tasks that do not stop within ``STOP_GRACE_SECONDS``, end the
+sweep at once (the runs keep their latest periodic checkpoint).
 """
 
 from __future__ import annotations
@@ -12,10 +20,19 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import signal
+import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import _signals
+
+#: how long a stopping sweep waits for its running tasks to checkpoint and return
+STOP_GRACE_SECONDS = 120.0
+_NOT_STARTED = "eosfast-not-started"
 
 
 @dataclass
@@ -61,14 +78,31 @@ def require_dask() -> None:
         raise ModuleNotFoundError(DASK_MISSING, name="distributed")
 
 
-def _threaded_call(fn, kwargs, threads):
-    """Runs inside a worker: set the thread budget, call, time it (errors propagate)."""
+def _threaded_call(fn, kwargs, threads, stop_event):
+    """Runs inside a worker: set the thread budget, call, time it (errors propagate).
+
+    While ``fn`` runs, a watcher thread waits on the sweep's stop event and stops eosfast runs in
+    this process when it is set (see :func:`eosfast._signals.watching`); a task whose sweep is
+    already stopping does not start.
+    """
+    from distributed import Event, get_client
+
     import eosfast
 
+    stop = Event(stop_event, client=get_client())
+    if stop.is_set():
+        return _NOT_STARTED, 0.0
     eosfast.set_num_threads(threads)
     start = time.perf_counter()
-    value = fn(**kwargs)
+    with _signals.watching(stop.wait):
+        value = fn(**kwargs)
     return value, time.perf_counter() - start
+
+
+def _ignore_interrupts() -> None:
+    """On a local worker: SIGINT is the driver's to handle (Ctrl-C reaches the process group)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_tasks(
@@ -102,8 +136,11 @@ def run_tasks(
     -------
     list of TaskResult
         In the order of ``tasks``; failed tasks have ``ok=False`` and the error's traceback.
+        After a stop (SIGINT / SIGTERM inside :func:`eosfast._signals.deferred`, as in the CLI),
+        the tasks that never started have ``extra["not_started"]``; outside it a Ctrl-C raises
+        ``KeyboardInterrupt`` once the running tasks have stopped and been reported.
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, Event, LocalCluster, as_completed
 
     if not tasks:
         return []
@@ -119,35 +156,68 @@ def run_tasks(
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
+        client.run(_ignore_interrupts)
     else:
         client = Client(scheduler)
         threads = threads_per_task or _remote_threads(client)
     results = {}
+    stop_event = f"eosfast-stop-{uuid.uuid4().hex}"
+    interrupted = False  # a KeyboardInterrupt (outside deferred) to raise once all is reported
     try:
         futures = {
             client.submit(
-                _threaded_call, fn, kwargs, threads, key=f"eosfast-{name}", pure=False
+                _threaded_call, fn, kwargs, threads, stop_event, key=f"eosfast-{name}", pure=False
             ): name
             for name, kwargs in tasks.items()
         }
-        for future in as_completed(futures):
-            name = futures[future]
-            if future.status == "finished":
-                value, seconds = future.result()
-                result = TaskResult(name, True, value, seconds=seconds)
-            else:
-                exc = future.exception()
-                tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
-                result = TaskResult(name, False, error=f"{type(exc).__name__}: {exc}", traceback=tb)
-            result.extra["threads"] = threads
-            results[name] = result
-            if on_done is not None:
-                on_done(result)
+        pending = as_completed(futures)
+        stopping_since = None
+        while not pending.is_empty():
+            try:
+                batch = pending.next_batch(block=False)
+                if stopping_since is None and _signals.stop_requested():
+                    stopping_since = time.monotonic()
+                    Event(stop_event, client=client).set()
+            except KeyboardInterrupt:  # a Ctrl-C outside deferred(): stop the tasks, then raise
+                if stopping_since is not None:
+                    raise  # the second one: leave at once
+                interrupted, stopping_since = True, time.monotonic()
+                Event(stop_event, client=client).set()
+                continue
+            for future in batch:
+                result = _result(futures[future], future)
+                result.extra["threads"] = threads
+                results[futures[future]] = result
+                if on_done is not None:
+                    on_done(result)
+            if not batch:
+                if stopping_since is not None:
+                    waited = time.monotonic() - stopping_since
+                    if waited > STOP_GRACE_SECONDS or _signals.repeated():
+                        break
+                time.sleep(0.05)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+    if interrupted:
+        raise KeyboardInterrupt
+    for name in tasks:  # tasks that did not stop in time (their runs keep their checkpoints)
+        results.setdefault(name, TaskResult(name, False, error="stopped: did not end in time"))
     return [results[name] for name in tasks]
+
+
+def _result(name: str, future) -> TaskResult:
+    if future.status == "finished":
+        value, seconds = future.result()
+        if isinstance(value, str) and value == _NOT_STARTED:
+            result = TaskResult(name, False, error="not started: the sweep was stopped")
+            result.extra["not_started"] = True
+            return result
+        return TaskResult(name, True, value, seconds=seconds)
+    exc = future.exception()
+    tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+    return TaskResult(name, False, error=f"{type(exc).__name__}: {exc}", traceback=tb)
 
 
 def _remote_threads(client) -> int:
@@ -269,6 +339,8 @@ def _task_row(r: TaskResult, out: Path) -> dict:
     }
     if r.ok:
         row["status"] = r.value.get("status")
+    elif r.extra.get("not_started"):
+        row["status"] = "not_started"
     else:
         row.update(status="failed", error=r.error, traceback=r.traceback)
     return row
