@@ -20,9 +20,23 @@ def _supported(variant: str) -> bool:
         return True
     try:
         from . import _core_generic
-    except ImportError:  # an avx2-only development build: nothing else to choose
-        return True
+    except ImportError:  # an avx2-only build (a source build on an AVX2 machine)
+        return _cpu_flags_allow_avx2()
     return _core_generic.cpu_has_avx2_fma()
+
+
+def _cpu_flags_allow_avx2() -> bool:
+    """Without the generic module to ask: the CPU flags Linux reports (elsewhere: assume yes,
+    the build probed this machine's CPU)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return {"avx2", "fma"} <= flags
+    except OSError:
+        pass
+    return True
 
 
 def _load(variant: str):
@@ -45,7 +59,11 @@ def _choose():
                 return _load(variant)
             except ModuleNotFoundError:
                 continue  # variant not built on this platform
-    raise ImportError("no eosfast kernel variant could be loaded")
+    raise ImportError(
+        "no eosfast kernel variant this CPU can run was built (a source build keeps only the "
+        "variant of the CPU it was built on); rebuild here, or install with "
+        "-Ccmake.define.EOSFAST_VARIANTS='generic;avx2'"
+    )
 
 
 _module = _choose()
