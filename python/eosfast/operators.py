@@ -89,7 +89,6 @@ def as_operator(op, dim: int | None = None) -> Operator:
     --------
     >>> import numpy as np
     >>> import eosfast
-    >>> from eosfast.problems import Quadratic
     >>> op = eosfast.as_operator(np.array([[2.0, 1.0], [1.0, 2.0]]))
     >>> op.dim, op.matvec(np.array([1.0, 0.0])).tolist()
     (2, [2.0, 1.0])

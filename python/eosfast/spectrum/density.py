@@ -89,7 +89,6 @@ def spectral_density(
     --------
     >>> import numpy as np
     >>> import eosfast
-    >>> from eosfast.problems import Quadratic
     >>> H = np.diag(np.linspace(1.0, 2.0, 50))
     >>> d = eosfast.spectral_density(H, n_probes=4, lanczos_steps=20, seed=0)
     >>> mass = float(d.density.sum() * (d.grid[1] - d.grid[0]))  # a probability density

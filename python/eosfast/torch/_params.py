@@ -106,14 +106,9 @@ def vector_from_model(model, params=None) -> np.ndarray:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import torch
-    >>> import eosfast
-    >>> import eosfast.torch
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(3, 1).double()  # float64: a float32 model is refused
-    >>> x = eosfast.torch.vector_from_model(model)
+    >>> from eosfast.torch import vector_from_model
+    >>> x = vector_from_model(torch.nn.Linear(3, 1, dtype=torch.float64))  # float32 is refused
     >>> x.shape, x.dtype
     ((4,), dtype('float64'))
     """
@@ -142,12 +137,9 @@ def load_vector(model, x, params=None) -> None:
     --------
     >>> import numpy as np
     >>> import torch
-    >>> import eosfast
-    >>> import eosfast.torch
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(3, 1).double()  # float64: a float32 model is refused
-    >>> eosfast.torch.load_vector(model, np.arange(4.0))
+    >>> from eosfast.torch import load_vector
+    >>> model = torch.nn.Linear(3, 1, dtype=torch.float64)
+    >>> load_vector(model, np.arange(4.0))
     >>> model.weight.tolist(), model.bias.tolist()
     ([[0.0, 1.0, 2.0]], [3.0])
     """
