@@ -22,7 +22,7 @@ def test_quick_demo_shows_the_edge_of_stability(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "final loss" in printed and "lambda_1*lr/2 = " in printed
-    assert "1/S_t + 1/S_t+1 = " in printed and "sqrt(L) sum / prediction = " in printed
+    assert "1/S_t + 1/S_{t+1} = " in printed and "sqrt(L) sum / prediction = " in printed
     result = json.loads((out / "summary.json").read_text())
     runs = result["runs"]
     assert sorted(runs) == ["fit", "gd_lr0.3", "gd_lr0.5", "ngd", "sqrtgd"]

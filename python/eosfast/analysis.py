@@ -78,7 +78,7 @@ def indicator_text(summary: dict, optimizer: str) -> str:
     >>> indicator_text({"sharpness_ratio": 1.01, "eos_onset": 120}, "gd")
     'lambda_1*lr/2 = 1.010 (from step 120)'
     >>> indicator_text({"inv_stableness_sum": 0.99, "sqrt_loss_ratio": 1.1}, "ngd")
-    '1/S_t + 1/S_t+1 = 0.990, sqrt(L) sum / prediction = 1.100'
+    '1/S_t + 1/S_{t+1} = 0.990, sqrt(L) sum / prediction = 1.100'
     """
 
     def fmt(value, digits=3):
@@ -90,5 +90,5 @@ def indicator_text(summary: dict, optimizer: str) -> str:
         return f"lambda_1*lr/2 = {fmt(summary.get('sharpness_ratio'))} ({since})"
     sqrt = f"sqrt(L) sum / prediction = {fmt(summary.get('sqrt_loss_ratio'))}"
     if optimizer == "ngd":
-        return f"1/S_t + 1/S_t+1 = {fmt(summary.get('inv_stableness_sum'))}, {sqrt}"
+        return f"1/S_t + 1/S_{t+1} = {fmt(summary.get('inv_stableness_sum'))}, {sqrt}"
     return sqrt

@@ -146,8 +146,8 @@ def format_table(rows) -> str:
     text.insert(1, "  ".join("-" * w for w in widths))
     notes = [
         "lambda_1*lr/2: GD's sharpness over its stability threshold 2/lr.",
-        "1/S_t + 1/S_t+1: NGD's inverse stableness sum, S_t = lambda_1 lr / |grad L(x_t)|.",
-        "sqrt(L) sum / prediction: (sqrt(L_t) + sqrt(L_t+1)) over lr sqrt(lambda_1/2) (NGD) "
+        "1/S_t + 1/S_{t+1}: NGD's inverse stableness sum, S_t = lambda_1 lr / |grad L(x_t)|.",
+        "sqrt(L) sum / prediction: (sqrt(L_t) + sqrt(L_{t+1})) over lr sqrt(lambda_1/2) (NGD) "
         "or lr lambda_1/2 (GD on sqrt(L)).",
     ]
     return "\n".join([*text, *notes])
