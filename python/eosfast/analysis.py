@@ -90,5 +90,5 @@ def indicator_text(summary: dict, optimizer: str) -> str:
         return f"lambda_1*lr/2 = {fmt(summary.get('sharpness_ratio'))} ({since})"
     sqrt = f"sqrt(L) sum / prediction = {fmt(summary.get('sqrt_loss_ratio'))}"
     if optimizer == "ngd":
-        return f"1/S_t + 1/S_{t+1} = {fmt(summary.get('inv_stableness_sum'))}, {sqrt}"
+        return f"1/S_t + 1/S_{{t+1}} = {fmt(summary.get('inv_stableness_sum'))}, {sqrt}"
     return sqrt
