@@ -1,9 +1,13 @@
 """Manifold-flow analysis (Arora, Li & Panigrahi 2022): Phi, tangent projections, the
 gradient of the sharpness, the limiting flows of Normalized GD and GD on sqrt(L), and the
-distance between a real trajectory and the prediction."""
+distance between a real trajectory and the prediction; the central flow of GD at the edge
+of stability (Cohen, Damian, Talwalkar, Kolter & Lee 2025) and its comparison with GD."""
+
+from ._central import CentralFlow, central_flow
 
 from ._compare import FlowComparison, Prediction, compare, compare_iterates, predict_and_compare
 from ._limiting import LimitingFlow, limiting_flow
+from ._sdcp import SDCPSolution, solve_sdcp
 from ._manifold import (
     Projection,
     TopEigen,
@@ -16,6 +20,10 @@ from ._manifold import (
 )
 
 __all__ = [
+    "CentralFlow",
+    "SDCPSolution",
+    "central_flow",
+    "solve_sdcp",
     "FlowComparison",
     "Prediction",
     "compare",
