@@ -3,7 +3,7 @@ gradient of the sharpness, the limiting flows of Normalized GD and GD on sqrt(L)
 distance between a real trajectory and the prediction; the central flow of GD at the edge
 of stability (Cohen, Damian, Talwalkar, Kolter & Lee 2025) and its comparison with GD."""
 
-from ._central import CentralFlow, central_flow
+from ._central import CentralComparison, CentralFlow, central_flow, compare_central
 
 from ._compare import FlowComparison, Prediction, compare, compare_iterates, predict_and_compare
 from ._limiting import LimitingFlow, limiting_flow
@@ -20,9 +20,11 @@ from ._manifold import (
 )
 
 __all__ = [
+    "CentralComparison",
     "CentralFlow",
     "SDCPSolution",
     "central_flow",
+    "compare_central",
     "solve_sdcp",
     "FlowComparison",
     "Prediction",

@@ -384,3 +384,109 @@ def central_flow(
         steps=steps,
         info={"method": method, "rtol": rtol, "atol": atol, "eig_tol": eig_tol},
     )
+
+
+@dataclass
+class CentralComparison:
+    """A GD run against its central flow, on the run's record steps.
+
+    ``steps`` are the centres of the averaging windows (``window`` consecutive records)
+    and ``times`` = lr * steps; ``gd_loss`` is the GD loss averaged over each window,
+    ``predicted_loss`` the central flow's prediction of it (L + tr(X) / lr) and
+    ``flow_loss`` L at the flow's state; ``loss_error`` = |predicted - gd| / gd. With
+    sharpness records in the run, ``sharpness_steps`` / ``gd_sharpness`` (the window
+    average of the measured lambda_1) and ``flow_sharpness`` (lambda_1 of the flow).
+    """
+
+    window: int
+    steps: np.ndarray
+    times: np.ndarray
+    gd_loss: np.ndarray
+    predicted_loss: np.ndarray
+    flow_loss: np.ndarray
+    loss_error: np.ndarray
+    sharpness_steps: np.ndarray
+    gd_sharpness: np.ndarray
+    flow_sharpness: np.ndarray
+
+
+def _window_average(steps, values, window):
+    kernel = np.ones(window) / window
+    return (
+        np.convolve(steps.astype(np.float64), kernel, mode="valid"),
+        np.convolve(values, kernel, mode="valid"),
+    )
+
+
+def compare_central(flow: CentralFlow, trajectory, *, window: int = 50) -> CentralComparison:
+    """Compare a GD trajectory with the central flow started from the same point.
+
+    The GD loss (and the measured sharpness) is averaged over ``window`` consecutive
+    records; each average is compared at its centre step s, time t = lr * s, with the
+    flow's predicted time-averaged loss and its lambda_1 (linear interpolation between
+    the flow's recorded times, so record the flow densely enough). Windows whose centre
+    lies beyond the flow's last time are dropped.
+
+    Parameters
+    ----------
+    flow : CentralFlow
+    trajectory : eosfast.Trajectory
+        A GD run at ``flow.lr`` from the flow's first state (``eosfast.run``).
+    window : int
+        Records per averaging window (2 at least: GD oscillates with period 2).
+
+    Returns
+    -------
+    CentralComparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import eosfast
+    >>> from eosfast import flow
+    >>> from eosfast.problems import Quadratic
+    >>> problem = Quadratic(np.array([1.0, 3.0]))
+    >>> cf = flow.central_flow(problem, np.ones(2), lr=0.01, t_end=1.0)
+    >>> traj = eosfast.run(problem, eosfast.GD(lr=0.01), np.ones(2), steps=100)
+    >>> cmp = flow.compare_central(cf, traj, window=10)
+    >>> bool(cmp.loss_error.max() < 0.05)  # below the edge: GD follows gradient flow
+    True
+    """
+    if not isinstance(flow, CentralFlow):
+        raise TypeError(f"flow must be a CentralFlow, got {type(flow).__name__}")
+    window = as_positive_int(window, "window", minimum=2)
+    lr = flow.lr
+    threshold = np.asarray(getattr(trajectory, "threshold", np.empty(0)), dtype=np.float64)
+    if threshold.size and not np.allclose(threshold, 2.0 / lr, rtol=1e-12):
+        raise ValueError(
+            f"the trajectory's stability threshold is not 2/lr = {2.0 / lr:g}: "
+            "compare_central needs a GD run at the flow's learning rate"
+        )
+    steps = np.asarray(trajectory.steps)
+    if steps.size < window:
+        raise ValueError(f"the trajectory has {steps.size} records, fewer than window={window}")
+    centres, gd_loss = _window_average(steps, np.asarray(trajectory.loss), window)
+    keep = lr * centres <= flow.times[-1] * (1 + 1e-12)
+    centres, gd_loss = centres[keep], gd_loss[keep]
+    times = lr * centres
+    predicted = flow.predicted_loss_at(times)
+    s_steps = np.asarray(getattr(trajectory, "sharpness_steps", np.empty(0)))
+    s_values = np.asarray(getattr(trajectory, "sharpness", np.empty(0)), dtype=np.float64)
+    if s_steps.size >= window:
+        s_centres, gd_sharp = _window_average(s_steps, s_values, window)
+        keep_s = lr * s_centres <= flow.times[-1] * (1 + 1e-12)
+        s_centres, gd_sharp = s_centres[keep_s], gd_sharp[keep_s]
+    else:
+        s_centres, gd_sharp = np.empty(0), np.empty(0)
+    return CentralComparison(
+        window=window,
+        steps=centres,
+        times=times,
+        gd_loss=gd_loss,
+        predicted_loss=predicted,
+        flow_loss=np.interp(times, flow.times, flow.loss),
+        loss_error=np.abs(predicted - gd_loss) / np.abs(gd_loss),
+        sharpness_steps=s_centres,
+        gd_sharpness=gd_sharp,
+        flow_sharpness=flow.sharpness_at(lr * s_centres),
+    )
