@@ -456,11 +456,17 @@ def compare_central(flow: CentralFlow, trajectory, *, window: int = 50) -> Centr
         raise TypeError(f"flow must be a CentralFlow, got {type(flow).__name__}")
     window = as_positive_int(window, "window", minimum=2)
     lr = flow.lr
-    threshold = np.asarray(getattr(trajectory, "threshold", np.empty(0)), dtype=np.float64)
-    if threshold.size and not np.allclose(threshold, 2.0 / lr, rtol=1e-12):
+    optimizer = (getattr(trajectory, "metadata", None) or {}).get("optimizer", {})
+    schedule = optimizer.get("schedule", {})
+    if not (
+        optimizer.get("name") == "GD"
+        and not optimizer.get("momentum")
+        and schedule.get("kind") == "constant"
+        and np.isclose(schedule.get("lr", np.nan), lr, rtol=1e-12, atol=0)
+    ):
         raise ValueError(
-            f"the trajectory's stability threshold is not 2/lr = {2.0 / lr:g}: "
-            "compare_central needs a GD run at the flow's learning rate"
+            f"compare_central needs a run of plain GD at the flow's lr = {lr:g} (edge 2/lr = "
+            f"{2.0 / lr:g}), got {optimizer or 'a trajectory without optimizer metadata'}"
         )
     steps = np.asarray(trajectory.steps)
     if steps.size < window:
