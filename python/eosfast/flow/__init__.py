@@ -4,10 +4,8 @@ distance between a real trajectory and the prediction; the central flow of GD at
 of stability (Cohen, Damian, Talwalkar, Kolter & Lee 2025) and its comparison with GD."""
 
 from ._central import CentralComparison, CentralFlow, central_flow, compare_central
-
 from ._compare import FlowComparison, Prediction, compare, compare_iterates, predict_and_compare
 from ._limiting import LimitingFlow, limiting_flow
-from ._sdcp import SDCPSolution, solve_sdcp
 from ._manifold import (
     Projection,
     TopEigen,
@@ -18,6 +16,7 @@ from ._manifold import (
     tangent_projector,
     top_eigen,
 )
+from ._sdcp import SDCPSolution, solve_sdcp
 
 __all__ = [
     "CentralComparison",

@@ -1,6 +1,7 @@
 """The central flow of gradient descent (Cohen, Damian, Talwalkar, Kolter & Lee, ICLR 2025).
 
-In the time t = lr * (number of steps) (docs/theory.md, 9):
+In the time t = lr * (number of steps) (docs/theory.md, 10. The central flow of gradient
+descent):
 
     dw/dt = -[grad L(w) + 1/2 grad_w <Sigma, H(w)>],   Sigma = U X U^T,
 
@@ -133,9 +134,7 @@ class _Field:
         if self.previous is not None:
             v0 = self.previous[:, :k]
             if v0.shape[1] < k:
-                fresh = np.random.default_rng(self.seed).standard_normal(
-                    (w.size, k - v0.shape[1])
-                )
+                fresh = np.random.default_rng(self.seed).standard_normal((w.size, k - v0.shape[1]))
                 v0 = np.hstack([v0, fresh])
         result = eigsh(
             self.problem.hessian(w), k=k, which="LA", tol=self.eig_tol, v0=v0, seed=self.seed
@@ -330,7 +329,7 @@ def central_flow(
         if point.eigenvalues.size > m and point.eigenvalues[m] > threshold:
             from scipy.optimize import brentq
 
-            def gap(s):
+            def gap(s, dense=dense, m=m):
                 values, _ = field_.eigen(dense(s), m + 2)
                 return values[m] - threshold
 
@@ -365,7 +364,9 @@ def central_flow(
         eigenvalues[n, : p.eigenvalues.size] = p.eigenvalues
     loss = np.array([p.loss for _, p in records])
     covariance = [p.X for _, p in records]
-    predicted = loss + np.array([0.5 * np.sum(np.diag(p.X) * p.eigenvalues[: p.m]) for _, p in records])
+    # L + 1/2 <Sigma, H> with U^T H U = diag(lambda_1..m)
+    variance_term = [0.5 * np.sum(np.diag(p.X) * p.eigenvalues[: p.m]) for _, p in records]
+    predicted = loss + np.array(variance_term)
     return CentralFlow(
         lr=lr,
         times=ts,

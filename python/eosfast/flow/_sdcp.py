@@ -1,4 +1,5 @@
-"""The small semidefinite complementarity problem of the central flow (docs/theory.md, 9).
+"""The semidefinite complementarity problem of the central flow (docs/theory.md, 10. The
+central flow of gradient descent).
 
 SDCP(A, B): find X in Sym(k) with
 
@@ -59,7 +60,7 @@ def _polish(A, B, X, k):
     # Columns: the images of the symmetric basis matrices E_ab + E_ba (a < b) or E_aa.
     M = np.empty((rows.size, rows.size))
     rhs = -(Q.T @ A @ Q)[rows, cols]
-    for n, (a, b) in enumerate(zip(rows, cols)):
+    for n, (a, b) in enumerate(zip(rows, cols, strict=True)):
         E = np.zeros((r, r))
         E[a, b] = E[b, a] = 1.0
         M[:, n] = (Q.T @ _apply(B, Q @ E @ Q.T) @ Q)[rows, cols]
