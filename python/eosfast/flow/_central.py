@@ -215,8 +215,8 @@ def central_flow(
     t_end : float
         End time, in units of lr * steps.
     times : array_like, optional
-        Times in [0, t_end] at which to record (default: 0 and every accepted step end
-        is not kept; 101 equally spaced times).
+        Times in [0, t_end] at which to record (default: 101 equally spaced times); the
+        states there come from the Runge-Kutta dense output.
     rtol, atol : float
         Error tolerances of the Runge-Kutta pair.
     method : "RK45" or "DOP853"
