@@ -1,5 +1,6 @@
 """The central flow of GD (Cohen, Damian, Talwalkar, Kolter & Lee 2025): a 3-D toy whose
-constrained flow has a closed form, the complementarity solve against scipy.optimize,
+constrained flow has a closed form, a 5-D toy with two eigenvalues at the edge against
+solve_ivp on its hand-derived ODE, the complementarity solve against scipy.optimize,
 and a digits MLP at the edge of stability against the window-averaged GD loss."""
 
 import eosfast
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from eosfast import flow
 from eosfast.problems import MLP, Callback, Quadratic
+from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
 
@@ -165,6 +167,91 @@ def test_central_flow_inputs_and_progress():
         flow.compare_central(cf, traj, window=4)
     with pytest.raises(TypeError):
         flow.compare_central(traj, traj)
+
+
+def two_edge_toy():
+    """L(x, z, s, y1, y2) = 1/2 a y1^2 + 1/2 b y2^2 - x, a = 1 + x^2 + z^2, b = 1 + x^2 + s^2.
+
+    On y = 0 the top eigenvalues are a and b (eigenvectors e_y1, e_y2). From z0 > s0, a
+    reaches 2/lr first; the flow slides on the circle x^2 + z^2 = R^2 (s fixed) until z = s0,
+    where b reaches 2/lr too; then both are held: x = R cos(theta), z = s = R sin(theta)
+    with R theta' = -sin(theta) / (1 + cos(theta)^2) (the projection of e_x on the curve's
+    tangent) and tr X = 2 cos(theta) / (R (1 + cos(theta)^2)).
+    """
+
+    def loss_and_grad(w):
+        x, z, s, y1, y2 = w
+        a, b = 1 + x * x + z * z, 1 + x * x + s * s
+        loss = 0.5 * a * y1 * y1 + 0.5 * b * y2 * y2 - x
+        return loss, np.array(
+            [x * (y1 * y1 + y2 * y2) - 1, z * y1 * y1, s * y2 * y2, a * y1, b * y2]
+        )
+
+    def hvp(w, v):
+        x, z, s, y1, y2 = w
+        a, b = 1 + x * x + z * z, 1 + x * x + s * s
+        H = np.zeros((5, 5))
+        H[0, 0], H[1, 1], H[2, 2] = y1 * y1 + y2 * y2, y1 * y1, y2 * y2
+        H[0, 3] = H[3, 0] = 2 * x * y1
+        H[0, 4] = H[4, 0] = 2 * x * y2
+        H[1, 3] = H[3, 1] = 2 * z * y1
+        H[2, 4] = H[4, 2] = 2 * s * y2
+        H[3, 3], H[4, 4] = a, b
+        return H @ v
+
+    def third(w, u):
+        x, z, s, y1, y2 = w
+        ux, uz, us, u1, u2 = u
+        return np.array(
+            [
+                4 * y1 * ux * u1 + 4 * y2 * ux * u2 + 2 * x * (u1 * u1 + u2 * u2),
+                4 * y1 * uz * u1 + 2 * z * u1 * u1,
+                4 * y2 * us * u2 + 2 * s * u2 * u2,
+                2 * y1 * (ux * ux + uz * uz) + 4 * x * ux * u1 + 4 * z * uz * u1,
+                2 * y2 * (ux * ux + us * us) + 4 * x * ux * u2 + 4 * s * us * u2,
+            ]
+        )
+
+    return Callback(loss_and_grad, 5, hvp=hvp, third=third)
+
+
+def test_two_eigenvalues_at_the_edge_against_solve_ivp():
+    lr, x0, z0, s0 = 0.2, 0.5, 2.0, 1.0
+    R = np.sqrt(2 / lr - 1)
+    t1 = np.sqrt(R * R - z0 * z0) - x0
+    th1 = np.arctan2(z0, np.sqrt(R * R - z0 * z0))
+    th2 = np.arcsin(s0 / R)
+    t2 = t1 + R * np.log(np.tan(th1 / 2) / np.tan(th2 / 2))
+    t_end = 8.0
+    ref = solve_ivp(
+        lambda t, th: -np.sin(th) / (R * (1 + np.cos(th) ** 2)),
+        (t2, t_end),
+        [th2],
+        method="DOP853",
+        rtol=1e-13,
+        atol=1e-15,
+        dense_output=True,
+    )
+    times = np.linspace(0, t_end, 17)
+    cf = flow.central_flow(
+        two_edge_toy(), [x0, z0, s0, 0, 0], lr, t_end, times=times, rtol=1e-11, atol=1e-13
+    )
+    assert cf.entry_time == pytest.approx(t1, abs=1e-9)
+    for n, t in enumerate(times):
+        if t <= t1:
+            state, edge = np.array([x0 + t, z0, s0, 0, 0]), 0
+        elif t <= t2:
+            th = 2 * np.arctan(np.tan(th1 / 2) * np.exp(-(t - t1) / R))
+            state, edge = np.array([R * np.cos(th), R * np.sin(th), s0, 0, 0]), 1
+        else:
+            th = ref.sol(t)[0]
+            state, edge = np.array([R * np.cos(th), R * np.sin(th), R * np.sin(th), 0, 0]), 2
+            trace = 2 * np.cos(th) / (R * (1 + np.cos(th) ** 2))
+            assert np.trace(cf.covariance[n]) == pytest.approx(trace, abs=1e-8)
+            assert cf.predicted_loss[n] == pytest.approx(cf.loss[n] + trace / lr, abs=1e-8)
+            np.testing.assert_allclose(cf.eigenvalues[n, :2], 2 / lr, rtol=1e-10)
+        np.testing.assert_allclose(cf.states[n], state, rtol=0, atol=1e-8)
+        assert cf.edge[n] == edge
 
 
 @pytest.mark.slow
