@@ -3,11 +3,14 @@ constrained flow has a closed form, a 5-D toy with two eigenvalues at the edge a
 solve_ivp on its hand-derived ODE, the complementarity solve against scipy.optimize,
 and a digits MLP at the edge of stability against the window-averaged GD loss."""
 
+import re
+from pathlib import Path
+
 import eosfast
 import numpy as np
 import pytest
 from eosfast import flow
-from eosfast.problems import MLP, Callback, Quadratic
+from eosfast.problems import Callback, Quadratic
 from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
@@ -254,23 +257,24 @@ def test_two_eigenvalues_at_the_edge_against_solve_ivp():
         assert cf.edge[n] == edge
 
 
-@pytest.mark.slow
-def test_digits_mlp_follows_window_averaged_gd():
-    """One-hot 64-16-10 tanh MLP, MSE, 100 digits, lr = 0.25 (2/lr = 8): from the GD
-    iterate at step 2000 (at the edge, after the first catapult), 800 more steps. Measured
-    (2026-12-02): relative error of the predicted loss against GD's loss averaged over
-    100-step windows at most 1.4 %, while L at the flow's point alone is 5-6 % below;
-    lambda_1 of the flow within 1e-5 of 2/lr; about 20 s."""
-    from eosfast.data import load_digits_data
+def _readme_snippet() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## The central flow of GD at the edge of stability", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
-    X, Y = load_digits_data(n_samples=100)
-    problem = MLP(X, Y, hidden=(16,), activation="tanh")
-    lr, steps = 0.25, 800
-    x0 = eosfast.run(problem, eosfast.GD(lr=lr), problem.init(seed=0), steps=2000).x_final
-    traj = eosfast.run(problem, eosfast.GD(lr=lr), x0, steps=steps, sharpness_every=10)
-    times = lr * np.arange(0, steps + 1, 10)
-    cf = flow.central_flow(problem, x0, lr, lr * steps, times=times, rtol=1e-4, eig_tol=1e-7)
-    cmp = flow.compare_central(cf, traj, window=100)
+
+@pytest.mark.slow
+def test_digits_mlp_follows_window_averaged_gd(capsys):
+    """The README's snippet, run verbatim: a one-hot 64-16-10 tanh MLP, MSE, 100 digits,
+    lr = 0.25 (2/lr = 8), from the GD iterate at step 2000 (at the edge, after the first
+    catapult), 800 more steps. Measured (2026-12-02): relative error of the predicted loss
+    against GD's loss averaged over 100-step windows at most 2.1 %, while L at the flow's
+    point alone is 4.5-9.2 % below; lambda_1 of the flow within 1e-6 of 2/lr; about 20 s."""
+    namespace: dict = {}
+    exec(compile(_readme_snippet(), "README.md", "exec"), namespace)
+    lr, cf, cmp = 0.25, namespace["cf"], namespace["cmp"]
+    assert capsys.readouterr().out.strip()
+    assert cmp.window == 100 and cmp.steps.size > 600
     assert cmp.loss_error.max() < 0.03
     plain = np.abs(cmp.flow_loss - cmp.gd_loss) / cmp.gd_loss
     assert plain.min() > 0.03  # the oscillation term L + tr(X)/lr is what matches GD
@@ -278,5 +282,6 @@ def test_digits_mlp_follows_window_averaged_gd():
     on_edge = cf.times > cf.entry_time
     assert np.all(cf.edge[on_edge] >= 1)
     np.testing.assert_allclose(cf.sharpness[on_edge] * lr / 2, 1.0, atol=1e-5)
+    assert cmp.gd_sharpness.size > 60  # 100-step windows of the sharpness every 10 steps
     np.testing.assert_allclose(cmp.gd_sharpness * lr / 2, 1.0, atol=0.02)
     assert cf.third_products > 0

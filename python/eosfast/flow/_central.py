@@ -391,8 +391,8 @@ def central_flow(
 class CentralComparison:
     """A GD run against its central flow, on the run's record steps.
 
-    ``steps`` are the centres of the averaging windows (``window`` consecutive records)
-    and ``times`` = lr * steps; ``gd_loss`` is the GD loss averaged over each window,
+    ``steps`` are the centres of the averaging windows (``window`` GD steps each) and
+    ``times`` = lr * steps; ``gd_loss`` is the GD loss averaged over each window,
     ``predicted_loss`` the central flow's prediction of it (L + tr(X) / lr) and
     ``flow_loss`` L at the flow's state; ``loss_error`` = |predicted - gd| / gd. With
     sharpness records in the run, ``sharpness_steps`` / ``gd_sharpness`` (the window
@@ -412,7 +412,12 @@ class CentralComparison:
 
 
 def _window_average(steps, values, window):
-    kernel = np.ones(window) / window
+    """Averages over the consecutive records that span ``window`` steps, with their centres."""
+    spacing = float(np.median(np.diff(steps))) if steps.size > 1 else 1.0
+    count = max(1, int(round(window / spacing)))
+    if steps.size < count:
+        return np.empty(0), np.empty(0)
+    kernel = np.ones(count) / count
     return (
         np.convolve(steps.astype(np.float64), kernel, mode="valid"),
         np.convolve(values, kernel, mode="valid"),
@@ -422,11 +427,11 @@ def _window_average(steps, values, window):
 def compare_central(flow: CentralFlow, trajectory, *, window: int = 50) -> CentralComparison:
     """Compare a GD trajectory with the central flow started from the same point.
 
-    The GD loss (and the measured sharpness) is averaged over ``window`` consecutive
-    records; each average is compared at its centre step s, time t = lr * s, with the
-    flow's predicted time-averaged loss and its lambda_1 (linear interpolation between
-    the flow's recorded times, so record the flow densely enough). Windows whose centre
-    lies beyond the flow's last time are dropped.
+    The GD loss (and the measured sharpness) is averaged over windows of ``window`` GD
+    steps (as many consecutive records as span them); each average is compared at its
+    centre step s, time t = lr * s, with the flow's predicted time-averaged loss and its
+    lambda_1 (linear interpolation between the flow's recorded times, so record the flow
+    densely enough). Windows whose centre lies beyond the flow's last time are dropped.
 
     Parameters
     ----------
@@ -434,7 +439,7 @@ def compare_central(flow: CentralFlow, trajectory, *, window: int = 50) -> Centr
     trajectory : eosfast.Trajectory
         A GD run at ``flow.lr`` from the flow's first state (``eosfast.run``).
     window : int
-        Records per averaging window (2 at least: GD oscillates with period 2).
+        GD steps per averaging window (2 at least: GD oscillates with period 2).
 
     Returns
     -------
@@ -470,21 +475,18 @@ def compare_central(flow: CentralFlow, trajectory, *, window: int = 50) -> Centr
             f"{2.0 / lr:g}), got {optimizer or 'a trajectory without optimizer metadata'}"
         )
     steps = np.asarray(trajectory.steps)
-    if steps.size < window:
-        raise ValueError(f"the trajectory has {steps.size} records, fewer than window={window}")
     centres, gd_loss = _window_average(steps, np.asarray(trajectory.loss), window)
+    if centres.size == 0:
+        raise ValueError(f"the trajectory's records span fewer than window={window} steps")
     keep = lr * centres <= flow.times[-1] * (1 + 1e-12)
     centres, gd_loss = centres[keep], gd_loss[keep]
     times = lr * centres
     predicted = flow.predicted_loss_at(times)
     s_steps = np.asarray(getattr(trajectory, "sharpness_steps", np.empty(0)))
     s_values = np.asarray(getattr(trajectory, "sharpness", np.empty(0)), dtype=np.float64)
-    if s_steps.size >= window:
-        s_centres, gd_sharp = _window_average(s_steps, s_values, window)
-        keep_s = lr * s_centres <= flow.times[-1] * (1 + 1e-12)
-        s_centres, gd_sharp = s_centres[keep_s], gd_sharp[keep_s]
-    else:
-        s_centres, gd_sharp = np.empty(0), np.empty(0)
+    s_centres, gd_sharp = _window_average(s_steps, s_values, window)
+    keep_s = lr * s_centres <= flow.times[-1] * (1 + 1e-12)
+    s_centres, gd_sharp = s_centres[keep_s], gd_sharp[keep_s]
     return CentralComparison(
         window=window,
         steps=centres,
