@@ -37,6 +37,11 @@ from ._sdcp import solve_sdcp
 
 METHODS = ("RK45", "DOP853")
 
+# The eigensolve asks for one more eigenvalue while the last one it found is above this
+# fraction of 2/lr, so that every eigenvalue that could reach the edge within a step is seen
+# (k adapts to the cluster near 2/lr).
+NEAR_EDGE_FRACTION = 0.9
+
 
 @dataclass
 class CentralFlow:
@@ -140,18 +145,26 @@ class _Field:
             self.problem.hessian(w), k=k, which="LA", tol=self.eig_tol, v0=v0, seed=self.seed
         )
         self.counts["hvps"] += int(result.matvecs)
+        if not result.all_converged:
+            raise FlowConvergenceError(
+                f"the eigensolve of the central flow did not converge to tol={self.eig_tol:g} "
+                f"(largest residual {float(np.max(result.residuals)):.2e}); loosen eig_tol"
+            )
         self.previous = result.eigenvectors
         return result.eigenvalues, result.eigenvectors
 
-    def __call__(self, w, m=None):
-        m = self.m if m is None else m
+    def __call__(self, w):
+        m = self.m
         self.counts["evaluations"] += 1
         self.counts["grad"] += 1
         loss, grad = self.problem.loss_and_grad(w)
         k = m + 2
         values, vectors = self.eigen(w, k)
-        # Grow k while the last one found is itself near the edge (k adapts to the cluster).
-        while values.size == k and k < self.problem.dim and values[-1] >= 0.9 * self.threshold:
+        while (
+            values.size == k
+            and k < self.problem.dim
+            and values[-1] >= NEAR_EDGE_FRACTION * self.threshold
+        ):
             k += 1
             values, vectors = self.eigen(w, k)
         if m == 0:
