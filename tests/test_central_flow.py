@@ -285,3 +285,21 @@ def test_digits_mlp_follows_window_averaged_gd(capsys):
     assert cmp.gd_sharpness.size > 60  # 100-step windows of the sharpness every 10 steps
     np.testing.assert_allclose(cmp.gd_sharpness * lr / 2, 1.0, atol=0.02)
     assert cf.third_products > 0
+
+
+def test_ctrl_c_propagates():
+    """A KeyboardInterrupt inside an evaluation (Ctrl-C during a callback or an eigensolve)
+    ends the flow at once, unchanged."""
+    toy = sliding_toy()
+    calls = []
+
+    def loss_and_grad(p):
+        calls.append(1)
+        if len(calls) == 25:
+            raise KeyboardInterrupt
+        return toy.loss_and_grad(p)
+
+    problem = Callback(loss_and_grad, 3, hvp=toy.hvp, third=toy.third)
+    with pytest.raises(KeyboardInterrupt):
+        flow.central_flow(problem, [0.5, 1.5, 0.0], 0.2, 6.0)
+    assert len(calls) == 25
