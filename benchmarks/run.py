@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import case_central  # noqa: E402
 import case_flow  # noqa: E402
 import case_hvp  # noqa: E402
 import case_memory  # noqa: E402
@@ -34,6 +35,7 @@ CASES = {
     "threads": case_threads,
     "memory": case_memory,
     "flow": case_flow,
+    "central": case_central,
 }
 
 

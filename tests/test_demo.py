@@ -15,6 +15,8 @@ from eosfast.cli import main  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 # The demo's figures that the README shows (docs/figures/<name>.png).
 README_FIGURES = {"gd_multi_lr", "ngd_indicators", "sqrt_indicators"}
+# The examples' figures that the README shows besides them (written by examples/*.py).
+EXAMPLE_FIGURES = {"central_flow_digits"}
 
 
 def test_quick_demo_shows_the_edge_of_stability(tmp_path, capsys):
@@ -56,7 +58,7 @@ def test_readme_shows_the_demo_figures():
     commands = 'pip install ".[demo]" && eosfast demo\npip install ".[test]" && python -m pytest -q'
     assert text.split("```bash\n", 1)[1].startswith(commands + "\n```")
     images = re.findall(r"!\[[^\]]+\]\((docs/figures/[^)]+)\)", text)
-    assert {Path(image).stem for image in images} == README_FIGURES
+    assert {Path(image).stem for image in images} == README_FIGURES | EXAMPLE_FIGURES
     assert text.index(images[0]) > text.index(commands)
     for image in images:
         data = (ROOT / image).read_bytes()
