@@ -4,12 +4,15 @@
 (loss, gradient, HVP blocks, third, eigsh; MLP, matrix sensing and eosfast.torch) and a
 200-step GD run with sharpness tracking; writes rank 0's results to OUT (an .npz) and
 the relative differences to the single-process run; asserts that all ranks hold bitwise
-the same results. With P = 3 it also checks the refusals (definitions, x0, empty shard)
-and a raising rank caught on every rank.
+the same results. With P = 2 it also interrupts a run on one rank and resumes it; with
+P = 3 (``check OUT CHECKPOINT``, a two-rank job's checkpoint) it checks the refusals
+(definitions, x0, empty shard, another rank count) and a raising rank caught on every rank.
 
 ``raise``: rank P - 1 raises inside a run; nothing catches it (the job must end).
 """
 
+import os
+import signal
 import sys
 import time
 
@@ -40,7 +43,7 @@ def same_on_all_ranks(arrays):
     assert all(d == everyone[0] for d in everyone), "ranks hold different results"
 
 
-def check(out):
+def check(out, two_rank_checkpoint=None):
     X, Y = data()
     mine = shard_slice(N)
     problem = DistributedProblem(MLP(X[mine], Y[mine], hidden=(16,)))
@@ -82,11 +85,45 @@ def check(out):
 
     results = [traj.loss, traj.sharpness, traj.x_final, problem.grad(x), problem.hvp(x, V)]
     same_on_all_ranks(results)
+    folder = os.path.splitext(out)[0] + "_interrupted"
+    if size == 2:
+        errors["resumed_x_final"] = check_interrupt_and_resume(problem, lr, x, traj, folder)
     if size == 3:
+        # the two-rank job's checkpoint: another rank count is refused, saying so
+        expect(
+            ValueError,
+            "was written by a run on 2 MPI rank(s)",
+            lambda: eosfast.resume(two_rank_checkpoint, problem),
+        )
         errors.update(check_torch(mine))
         check_refusals(X, Y, mine, x)
     if rank == 0:
         np.savez(out, *results, errors=np.array(list(errors.items()), dtype=object))
+
+
+def check_interrupt_and_resume(problem, lr, x, whole, folder):
+    """SIGINT on rank 1 only at step 100: every rank stops there, rank 0 writes the
+    checkpoint and the records; resuming on the same ranks ends bitwise where ``whole`` ends."""
+    if rank == 0:
+        os.makedirs(folder, exist_ok=True)
+    comm.barrier()
+    path = os.path.join(folder, "run.ckpt")
+
+    def interrupt(info):
+        if rank == 1 and info.step == 100:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    kw = {"steps": 200, "sharpness_every": 10, "checkpoint": path, "callback": interrupt}
+    cut = eosfast.run(problem, eosfast.GD(lr=lr), x, stream=folder, progress=rank == 0, **kw)
+    assert cut.status == "interrupted" and cut.step == 100, (cut.status, cut.step)
+    assert os.path.exists(path) and comm.allgather(os.path.exists(path))
+    again = eosfast.resume(path, problem, progress=True)
+    assert again.status == "completed"
+    same_on_all_ranks([again.x_final])
+    if rank == 0:
+        assert np.array_equal(again.loss, whole.loss)  # rank 0's records: the stream, all of it
+    assert np.array_equal(again.x_final, whole.x_final)
+    return 0.0
 
 
 def check_torch(mine):
@@ -161,7 +198,7 @@ def run(problem):
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "check":
-        check(out)
+        check(out, *sys.argv[3:])
     else:
         X, Y = data()
         mine = shard_slice(N)

@@ -47,28 +47,30 @@ def two_rank_runs(tmp_path_factory):
         job = mpi_job(2, "check", out)
         assert job.returncode == 0, job.stderr
         outs.append(results(out))
-    return outs
+    return folder, outs
 
 
 def test_two_ranks_match_the_single_process_problem_and_run(two_rank_runs):
-    _, errors = two_rank_runs[0]
+    _, errors = two_rank_runs[1][0]
     assert set(errors) >= {"mlp_grad", "mlp_hvp", "mlp_third", "run_loss", "run_sharpness"}
+    assert "resumed_x_final" in errors  # interrupted on one rank, resumed bitwise
     bad = {k: v for k, v in errors.items() if not v <= TOL}
     assert not bad, bad
 
 
 def test_two_runs_with_two_ranks_are_bitwise_identical(two_rank_runs):
-    (a, _), (b, _) = two_rank_runs
+    (a, _), (b, _) = two_rank_runs[1]
     assert len(a) == len(b) == 5
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
 
 
-def test_three_ranks_torch_sensing_and_refusals(tmp_path):
+def test_three_ranks_torch_sensing_and_refusals(tmp_path, two_rank_runs):
     # unequal shards (101 samples: 33, 34, 34); eosfast.torch and MatrixSensing shards; the
-    # refusals (dim, definition, x0, empty shard) and a raising rank caught on every rank
+    # refusals (dim, definition, x0, empty shard, a two-rank checkpoint) and a raising rank
+    # caught on every rank
     out = tmp_path / "run.npz"
-    job = mpi_job(3, "check", out)
+    job = mpi_job(3, "check", out, two_rank_runs[0] / "run0_interrupted" / "run.ckpt")
     assert job.returncode == 0, job.stderr
     _, errors = results(out)
     assert {"torch_grad", "torch_hvp", "torch_third", "sensing_third"} <= set(errors)
