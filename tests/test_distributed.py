@@ -1,7 +1,9 @@
 """eosfast.distributed in real MPI jobs (mpiexec -n 2 and -n 3, tests/_mpi_job.py)."""
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -86,3 +88,79 @@ def test_a_raising_rank_ends_the_job_with_the_error_on_every_rank():
     message = "DistributedError: rank 2 of 3 raised RuntimeError: shard broke"
     assert job.stderr.count(message) == 3, job.stderr
     assert elapsed < 60  # startup included; a hang would hit the timeout
+
+
+CONFIG = """
+[problem]
+hidden = [8]
+
+[data]
+name = "digits"
+n_samples = 120
+
+[optimizer]
+type = "gd"
+lr = 0.4
+
+[run]
+steps = {steps}
+seed = 3
+
+[tracking]
+sharpness_every = {sharpness_every}
+k = 2
+
+[output]
+dir = "run"
+checkpoint_every = {checkpoint_every}
+flush_every = 10
+"""
+
+
+def eosfast_run(ranks: int, config, *args, **popen) -> subprocess.Popen:
+    env = dict(os.environ, EOSFAST_NUM_THREADS="1")
+    cli = [sys.executable, "-m", "eosfast.cli", "run", str(config), *args]
+    return subprocess.Popen(
+        [mpiexec(), "-n", str(ranks), *cli],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        **popen,
+    )
+
+
+def test_cli_under_mpiexec_shards_the_data_and_matches_one_process(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    pytest.importorskip("sklearn")
+    from eosfast.cli import main
+
+    config = tmp_path / "small.toml"
+    config.write_text(CONFIG.format(steps=60, sharpness_every=5, checkpoint_every=20))
+    out, _ = eosfast_run(2, config, "--out", tmp_path / "two").communicate(timeout=300)
+    assert out.count("status completed, steps 60") == 1, out  # rank 0 reports, alone
+    assert main(["run", str(config), "-q", "--out", str(tmp_path / "one")]) == 0
+    with (
+        h5py.File(tmp_path / "two" / "records.h5") as a,
+        h5py.File(tmp_path / "one" / "records.h5") as b,
+    ):
+        for name in ("x_final", "steps/loss", "sharpness/eigenvalues"):
+            assert np.max(np.abs(a[name][()] - b[name][()])) <= TOL * np.max(np.abs(b[name][()]))
+    assert json.loads((tmp_path / "two" / "summary.json").read_text())["ranks"] == 2
+
+
+def test_cli_interrupted_on_two_ranks_refuses_to_resume_on_three(tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text(CONFIG.format(steps=10**6, sharpness_every=50, checkpoint_every=1000))
+    job = eosfast_run(2, config, cwd=tmp_path)
+    start = time.monotonic()
+    while not (tmp_path / "run" / "stream").is_dir() and time.monotonic() - start < 120:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    job.send_signal(signal.SIGINT)  # mpiexec passes it on to every rank
+    out, _ = job.communicate(timeout=60)
+    assert job.returncode == 130, out
+    assert "status interrupted" in out and (tmp_path / "run" / "checkpoint.npz").is_file()
+    out, _ = eosfast_run(3, config, cwd=tmp_path).communicate(timeout=300)
+    assert "was written by a run on 2 MPI rank(s) (shard sizes [60, 60])" in out, out
+    assert "resume with the same ranks and shards (mpiexec -n 2)" in out
