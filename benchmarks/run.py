@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import case_flow  # noqa: E402
 import case_hvp  # noqa: E402
 import case_memory  # noqa: E402
+import case_mpi  # noqa: E402
 import case_overhead  # noqa: E402
 import case_sharpness  # noqa: E402
 import case_threads  # noqa: E402
@@ -34,6 +35,7 @@ CASES = {
     "threads": case_threads,
     "memory": case_memory,
     "flow": case_flow,
+    "mpi": case_mpi,
 }
 
 

@@ -24,7 +24,16 @@ import bench_dynamics  # noqa: E402
 import bench_spectrum  # noqa: E402
 from _harness import Row, measure  # noqa: E402
 
-CASES = ("1-hvp", "2-sharpness", "3-tracking", "4-overhead", "5-threads", "6-memory", "7-flow")
+CASES = (
+    "1-hvp",
+    "2-sharpness",
+    "3-tracking",
+    "4-overhead",
+    "5-threads",
+    "6-memory",
+    "7-flow",
+    "8-mpi",
+)
 
 
 @pytest.mark.parametrize("hidden", [(7,), (5, 6), (4, 3, 5)])

@@ -26,6 +26,8 @@ so that an exception outside eosfast's collective calls aborts the whole job.
 from __future__ import annotations
 
 import hashlib
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +35,7 @@ from . import _core
 from ._validation import as_block, as_positive_int, as_vector
 from .problems import Problem
 
-__all__ = ["DistributedError", "DistributedProblem", "shard_slice"]
+__all__ = ["CommunicationStats", "DistributedError", "DistributedProblem", "shard_slice"]
 
 # The header of every message: the status (0 ok, 1 this rank raised) and the fingerprint
 # of the inputs (x and the vectors), 64 bits as two 32-bit halves, exact in float64.
@@ -47,6 +49,25 @@ class DistributedError(RuntimeError):
     Every rank raises it with the same message (the failing rank and its error), so
     no rank waits for the others forever.
     """
+
+
+@dataclass
+class CommunicationStats:
+    """The collective evaluations of a :class:`DistributedProblem` on this rank, so far.
+
+    ``seconds`` is the time inside ``MPI_Allgather``: the messages and the wait for the
+    slowest rank (load imbalance); ``doubles`` counts what this rank sent (each rank
+    receives ``size`` times as much).
+    """
+
+    calls: int = 0
+    seconds: float = 0.0
+    doubles: int = 0
+
+    def add(self, seconds: float, doubles: int) -> None:
+        self.calls += 1
+        self.seconds += seconds
+        self.doubles += doubles
 
 
 def _comm_world():
@@ -172,6 +193,8 @@ class DistributedProblem(Problem):
         self.shard_sizes = tuple(e[0] for e in everyone)
         self.n_samples = sum(self.shard_sizes)
         self.weights = np.array([s / self.n_samples for s in self.shard_sizes])
+        self.communication = CommunicationStats()
+        self._hessian = None  # (x, the shard's Hessian operator at x)
         self._core = _core.CallbackProblem(
             self._loss_and_grad, local.dim, self._hvp, self._third, True
         )
@@ -222,7 +245,9 @@ class DistributedProblem(Problem):
             error = exc
             send[0] = _RAISED
         recv = np.empty((self.size, _HEADER + length))
+        start = time.perf_counter()
         self._comm.Allgather(send, recv)
+        self.communication.add(time.perf_counter() - start, send.size)
         if np.any(recv[:, 0] != _OK):
             mine = None if error is None else f"{type(error).__name__}: {error}"
             messages = self._comm.allgather(mine)
@@ -252,8 +277,16 @@ class DistributedProblem(Problem):
 
     def _hvp(self, x, V):
         cols = V.shape[1]
-        total = self._reduce(lambda: self.local.hvp(x, V), (x, V), self.dim * cols)
+        total = self._reduce(lambda: self._local_hessian(x).apply(V), (x, V), self.dim * cols)
         return total.reshape(self.dim, cols)
+
+    def _local_hessian(self, x):
+        """The shard's Hessian operator at x, kept while the products stay at x (a
+        solver's run of products: the MLP's caches its forward pass and deltas there)."""
+        if self._hessian is None or not np.array_equal(self._hessian[0], x):
+            self._hessian = None  # free the old caches first
+            self._hessian = (np.array(x), self.local._core.hessian(x))
+        return self._hessian[1]
 
     def _third(self, x, u):
         return self._reduce(lambda: self.local.third(x, u), (x, u), self.dim)
