@@ -53,11 +53,11 @@ def run(ctx: Context, nthreads: int | None = None) -> list[Row]:
             metrics["scaling"] = base / result["seconds"]
         rows.append(Row(CASE, setting, method, result["seconds"], ranks > 1, metrics=metrics))
         if ranks == 1:
-            for key, label in (("plain_1thread", "1 thread"), ("plain_all_threads", "threads")):
-                n = 1 if key == "plain_1thread" else result["plain_all_threads"]
+            key_all = "plain_all_threads"
+            for key, n in (("plain_1thread", 1), ("plain_all_threads", result[key_all])):
                 t = result[f"{key}_seconds"]
                 m = {"scaling": base / t, "load_average": list(os.getloadavg())}
-                rows.append(Row(CASE, setting, f"one process, MLP, {n} {label}", t, metrics=m))
+                rows.append(Row(CASE, setting, f"one process, MLP, {n} thread(s)", t, metrics=m))
     return rows
 
 
