@@ -19,6 +19,7 @@ import case_central  # noqa: E402
 import case_flow  # noqa: E402
 import case_hvp  # noqa: E402
 import case_memory  # noqa: E402
+import case_mpi  # noqa: E402
 import case_overhead  # noqa: E402
 import case_sharpness  # noqa: E402
 import case_threads  # noqa: E402
@@ -36,6 +37,7 @@ CASES = {
     "memory": case_memory,
     "flow": case_flow,
     "central": case_central,
+    "mpi": case_mpi,
 }
 
 

@@ -33,6 +33,7 @@ CASES = (
     "6-memory",
     "7-flow",
     "8-central",
+    "9-mpi",
 )
 
 

@@ -198,7 +198,8 @@ def test_application_modules_import_no_heavy_dependency():
         "eosfast.plot, eosfast.sweep, eosfast.experiment, eosfast.records_file, "
         "eosfast.builders, eosfast.demo, eosfast.progress, "
         "eosfast.analysis\n"
-        "heavy = ('matplotlib', 'h5py', 'distributed', 'dask', 'tqdm', 'sklearn', 'torch')\n"
+        "heavy = ('matplotlib', 'h5py', 'distributed', 'dask', 'tqdm', 'sklearn', 'torch',"
+        " 'mpi4py')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(

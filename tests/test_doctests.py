@@ -18,8 +18,9 @@ MODULES = [
     "eosfast.flow",
     "eosfast.torch",
     "eosfast.progress",
+    "eosfast.distributed",
 ]
-_NEEDS = {"eosfast.torch": "torch"}
+_NEEDS = {"eosfast.torch": "torch", "eosfast.distributed": "mpi4py"}
 
 
 def _module(name):

@@ -76,6 +76,13 @@ class Session:
         self.wall_time = 0.0
         self.signal = None  # the signal that interrupted the run
         self.fingerprint = None  # see _checkpoint_format.fingerprint; stored for resume
+        # A distributed problem: every rank runs this loop, in slices of the same steps agreed
+        # at every hand-back (with the stop decision), and only rank 0 writes and reports.
+        self.comm = getattr(problem, "comm", None) if _is_distributed(problem) else None
+        self.writes = self.comm is None or problem.is_root
+        if not self.writes:
+            self.progress = None
+        self.slice_steps = 1  # a distributed run's next slice, proposed by rank 0
 
     def metadata(self) -> dict:
         from . import get_num_threads
@@ -124,6 +131,8 @@ class Session:
         )
 
     def save(self, path, status: str) -> None:
+        if not self.writes:
+            return
         save_checkpoint(
             path,
             {
@@ -134,6 +143,7 @@ class Session:
                     "name": self.problem._core.name,
                     "dim": self.problem.dim,
                     "fingerprint": self.fingerprint,
+                    **ranks_of(self.problem),
                 },
                 "optimizer": self.optimizer.config(),
                 "runner": self.core.state(),
@@ -159,7 +169,7 @@ class Session:
         begin = core.step
         last_callback = last_checkpoint = begin
         while status == "running":
-            if _signals.stop_requested():
+            if self._stop_requested():
                 status = "interrupted"
                 break
             t = core.step
@@ -168,8 +178,11 @@ class Session:
                 target = min(target, (t // self.callback_every + 1) * self.callback_every)
             if self.checkpoint is not None:
                 target = min(target, (t // self.checkpoint_every + 1) * self.checkpoint_every)
-            budget = _signals.hand_back_seconds(self.progress is not None)
-            status = _signals.advance(core, max(target - t, 0), budget)
+            if self.comm is None:
+                budget = _signals.hand_back_seconds(self.progress is not None)
+                status = _signals.advance(core, max(target - t, 0), budget)
+            else:
+                status = self._advance_slice(max(target - t, 0))
             self.store.append(core.take_records())
             if status != "running":
                 break
@@ -201,6 +214,39 @@ class Session:
         traj = self.trajectory(status)
         self.store.close()
         return traj
+
+    def _stop_requested(self) -> bool:
+        """A signal ends the run; a distributed run agrees on it (and on the next slice)."""
+        if self.comm is None:
+            return _signals.stop_requested()
+        everyone = self.comm.allgather((_signals.stop_requested(), self.slice_steps))
+        self.slice_steps = everyone[0][1]
+        return any(stop for stop, _ in everyone)
+
+    def _advance_slice(self, steps: int) -> str:
+        """At most ``slice_steps`` steps, not cut short by a signal (the ranks could part);
+        rank 0 sizes the next slice to take about the progress interval."""
+        steps = min(steps, self.slice_steps)
+        begin, start = self.core.step, time.monotonic()
+        status = _signals.advance(self.core, steps, math.inf, interruptible=False)
+        done, elapsed = self.core.step - begin, time.monotonic() - start
+        if self.writes and done > 0:
+            rate = done / max(elapsed, 1e-9)
+            self.slice_steps = max(1, min(2 * self.slice_steps, int(rate * _PROGRESS_SECONDS)))
+        return status
+
+
+def _is_distributed(problem) -> bool:
+    from .distributed import DistributedProblem
+
+    return isinstance(problem, DistributedProblem)
+
+
+def ranks_of(problem) -> dict:
+    """The MPI layout a checkpoint records: ranks and shard sizes (1 and None: one process)."""
+    if not _is_distributed(problem):
+        return {"ranks": 1, "shard_sizes": None}
+    return {"ranks": problem.size, "shard_sizes": list(problem.shard_sizes)}
 
 
 def check_callbacks(callback, callback_every, checkpoint, checkpoint_every, progress, cfg):

@@ -136,10 +136,14 @@ def deferred():
             _state.previous = {}
 
 
-def advance(core, steps: int, seconds: float) -> str:
-    """``core.advance(steps, seconds)``; a signal during it ends it with "interrupted"."""
+def advance(core, steps: int, seconds: float, interruptible: bool = True) -> str:
+    """``core.advance(steps, seconds)``; a signal during it ends it with "interrupted".
+
+    Not ``interruptible`` (a distributed run, whose ranks must stop at the same step): a
+    signal is only recorded, and the caller stops at the next hand-back.
+    """
     try:
-        _state.in_core = _state.depth > 0 and _is_main()
+        _state.in_core = interruptible and _state.depth > 0 and _is_main()
         status = core.advance(steps, seconds)
     except KeyboardInterrupt:  # from the handler, or a Ctrl-C outside deferred()
         status = "interrupted"

@@ -44,12 +44,16 @@ def _cmd_run(args) -> int:
 
     # SIGINT / SIGTERM from here on stop the run at a consistent step (see eosfast._signals)
     with _signals.deferred():
+        from .builders import mpi_world
         from .config import load_config
         from .experiment import run_experiment
         from .run_folder import RunDir
 
         config = load_config(args.config)
         out = args.out or config["output"]["dir"]
+        comm = mpi_world()
+        if comm is not None and comm.Get_rank() != 0:
+            args.quiet = True  # rank 0 reports for the job
         was_finished = not args.restart and RunDir(out).finished()
         summary = run_experiment(config, out, progress=not args.quiet, restart=args.restart)
         if not args.quiet:
@@ -214,11 +218,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    code = _main(args)
+    if code in _FAILED and "mpi4py.MPI" in sys.modules:
+        _abort_other_ranks(code)
+    return code
+
+
+_FAILED = (1, 2)  # the exit codes of errors (not of a diverged or interrupted run)
+
+
+def _abort_other_ranks(code: int) -> None:
+    """Under mpiexec a rank that fails alone would leave the others waiting: end the job.
+
+    Failures inside the problem's evaluations reach every rank at once (see
+    :mod:`eosfast.distributed`); this covers the rest (a file one rank cannot read, ...).
+    """
+    from mpi4py import MPI
+
+    if MPI.Is_initialized() and not MPI.Is_finalized() and MPI.COMM_WORLD.Get_size() > 1:
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(code)
+
+
+def _main(args) -> int:
     from . import _signals
     from .config import ConfigError
     from .io import DamagedFileError
 
-    args = _parser().parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from . import _signals
-from .builders import build_optimizer, build_problem, initial_point
+from .builders import build_optimizer, build_problem, initial_point, mpi_world
 from .config import Config, ConfigError, load_config
 from .io import DamagedFileError
 from .records_file import described, trajectory_rows, write_records
@@ -90,18 +90,22 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
 
     from .progress import ProgressBar
 
-    problem = build_problem(config)  # bad data fails here, before any folder is made
+    # Under mpiexec every rank runs all of this on its shard; rank 0 alone writes the folder.
+    comm = mpi_world()
+    root = comm is None or comm.Get_rank() == 0
+    problem = build_problem(config, comm)  # bad data fails here, before any folder is made
     x0 = None if config["run"]["init_from"] is None else initial_point(config, problem)
     if _signals.stop_requested():
         raise KeyboardInterrupt  # before anything was made
-    resuming = _prepare_folder(rd, config, restart)
+    resuming = _on_root(comm, lambda: _prepare_folder(rd, config, restart))
     if resuming:
         try:
             eosfast.runner.check_resumable(rd.checkpoint, problem)
         except ValueError as exc:  # damaged, inconsistent, or of another problem
             raise ConfigError(f"cannot resume: {exc}; pass --restart to start over") from None
     if resuming is None:
-        shutil.rmtree(rd.path / STREAM, ignore_errors=True)  # left by a kill after the summary
+        if root:
+            shutil.rmtree(rd.path / STREAM, ignore_errors=True)  # left by a kill after the summary
         return rd.summary()
     threads = config["run"]["threads"] if threads is None else threads
     if threads:
@@ -109,7 +113,7 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
     optimizer = build_optimizer(config)
     tracking, run_cfg, out_cfg = config["tracking"], config["run"], config["output"]
     k = tracking["k"]
-    if not resuming:
+    if not resuming and root:
         shutil.rmtree(rd.path / STREAM, ignore_errors=True)
         rd.checkpoint.unlink(missing_ok=True)
     attrs = {
@@ -121,9 +125,11 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     recorder = _Recorder(rd.records, k, run_cfg["save_iterates_every"] > 0, attrs)
+    if not root:
+        recorder = _NoRecorder()  # the same callback schedule on every rank, one writer
     steps = run_cfg["steps"]
     label = f"{config['optimizer']['type']} lr={config['optimizer']['lr']:g}"
-    bar = ProgressBar(steps, label, enabled=None if progress else False)
+    bar = ProgressBar(steps, label, enabled=None if progress and root else False)
     hooks = dict(
         callback=recorder,
         callback_every=out_cfg["flush_every"],
@@ -145,7 +151,7 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
             traj = eosfast.run(
                 problem,
                 optimizer,
-                problem.init(run_cfg["seed"]) if x0 is None else x0,
+                initial_point(config, problem) if x0 is None else x0,
                 steps,
                 sharpness_every=tracking["sharpness_every"],
                 tracker=tracker,
@@ -158,8 +164,12 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
     finally:
         bar.close()
     # the checkpoint is of traj.step; the records and the summary now follow it
-    recorder.write(traj, final={"eos_onset": -1 if traj.eos_onset is None else traj.eos_onset})
     summary = _summarise(config, traj, time.perf_counter() - start, resuming)
+    if comm is not None:
+        summary["ranks"] = comm.Get_size()
+    if not root:
+        return summary
+    recorder.write(traj, final={"eos_onset": -1 if traj.eos_onset is None else traj.eos_onset})
     rd.write_summary(summary)
     if traj.status in FINISHED:
         shutil.rmtree(rd.path / STREAM, ignore_errors=True)  # only after the summary says so
@@ -168,6 +178,32 @@ def _run_experiment(config: Config, rd: RunDir, progress, restart, threads) -> d
 
         plot_run(rd.path)
     return summary
+
+
+class _NoRecorder:
+    """The recorder of the ranks other than 0: they write nothing."""
+
+    def write(self, traj, final=None) -> None:
+        pass
+
+    def __call__(self, info) -> bool:
+        return False
+
+
+def _on_root(comm, work):
+    """``work()`` on rank 0 only, its result (or its exception) on every rank."""
+    if comm is None:
+        return work()
+    outcome = None
+    if comm.Get_rank() == 0:
+        try:
+            outcome = (True, work())
+        except Exception as exc:
+            outcome = (False, exc)
+    ok, value = comm.bcast(outcome, root=0)
+    if not ok:
+        raise value
+    return value
 
 
 def _prepare_folder(rd: RunDir, config: Config, restart: bool) -> bool | None:

@@ -18,7 +18,7 @@ import numpy as np
 from . import _core
 from ._checkpoint_format import fingerprint, read_checkpoint, same_fingerprint, stream_folder
 from ._record_stores import MemoryStore, StreamStore, capacities
-from ._run_loop import RunInfo, Session, check_callbacks, drive
+from ._run_loop import RunInfo, Session, check_callbacks, drive, ranks_of
 from ._validation import as_positive_int, as_vector
 from .optimizers import Optimizer, optimizer_from_config
 from .problems import Problem
@@ -139,10 +139,13 @@ def run(
         tracker = SharpnessTracker(k=1)
     if cfg["sharpness_every"] == 0:
         tracker = None
+    distributed = ranks_of(problem)["ranks"] > 1
+    if distributed:
+        problem.check_same(x0, "x0")
     session = Session(problem, optimizer, tracker, cfg, x0, callbacks)
     if checkpoint is not None:
-        session.fingerprint = fingerprint(problem, x0)
-    if stream is None:
+        session.fingerprint = fingerprint(problem, x0)  # collective on a distributed problem
+    if stream is None or (distributed and not session.writes):
         session.store = MemoryStore(session.widths, capacities(cfg))
     else:
         session.store = StreamStore(stream, session.widths)
@@ -218,7 +221,9 @@ def resume(
     session.wall_time = float(state.get("wall_time", 0.0))
     session.fingerprint = saved_fingerprint
     records = state["records"]
-    if records["mode"] == "stream":
+    if records["mode"] == "stream" and not session.writes:
+        session.store = MemoryStore(session.widths, capacities(cfg))  # rank 0 owns the stream
+    elif records["mode"] == "stream":
         session.store = StreamStore(
             stream_folder(path, records), session.widths, records["counts"], records.get("crcs")
         )
@@ -241,6 +246,15 @@ def check_resumable(path, problem) -> dict:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an eosfast problem, got {type(problem).__name__}")
     saved = state["problem"]
+    ranks, shards = _layout(saved)
+    mine, my_shards = _layout(ranks_of(problem))
+    if (ranks, shards) != (mine, my_shards):
+        raise ValueError(
+            f"{os.fspath(path)} was written by a run on {ranks} MPI rank(s) (shard sizes "
+            f"{shards}), this problem is on {mine} (shard sizes {my_shards}); resume with the "
+            f"same ranks and shards (mpiexec -n {ranks}): another layout sums in another "
+            "order, so the run would not continue bitwise"
+        )
     if saved["dim"] != problem.dim or saved["name"] != problem._core.name:
         raise ValueError(
             f"the checkpoint is of a {saved['name']} problem of dim {saved['dim']}, "
@@ -256,3 +270,10 @@ def check_resumable(path, problem) -> dict:
             "with the problem it was started on"
         )
     return state
+
+
+def _layout(problem_entry: dict) -> tuple[int, list | None]:
+    """(ranks, shard sizes) of a checkpoint's problem entry (older checkpoints: one process)."""
+    shards = problem_entry.get("shard_sizes")
+    shards = None if shards is None else [int(n) for n in np.ravel(shards)]
+    return int(problem_entry.get("ranks", 1)), shards

@@ -82,6 +82,18 @@ class TorchProblem(Problem):
         return list(self._layout.shapes)
 
     @property
+    def n_samples(self) -> int | None:
+        """The number of samples the loss averages over (None for a DataLoader without a
+        sized dataset)."""
+        batches = self._engine.batches
+        if batches.pair is not None:
+            return int(batches.pair[0].shape[0])
+        try:
+            return len(batches.loader.dataset)
+        except TypeError:
+            return None
+
+    @property
     def dtype(self) -> torch.dtype:
         return self._engine.dtype
 
