@@ -18,6 +18,8 @@ MODULES = [
     "eosfast.flow",
     "eosfast.torch",
     "eosfast.progress",
+    "eosfast.io",
+    "eosfast.analysis",
 ]
 _NEEDS = {"eosfast.torch": "torch"}
 
