@@ -20,8 +20,9 @@ MODULES = [
     "eosfast.progress",
     "eosfast.io",
     "eosfast.analysis",
+    "eosfast.records_file",
 ]
-_NEEDS = {"eosfast.torch": "torch"}
+_NEEDS = {"eosfast.torch": "torch", "eosfast.records_file": "h5py"}
 
 
 def _module(name):
