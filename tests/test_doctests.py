@@ -21,8 +21,9 @@ MODULES = [
     "eosfast.io",
     "eosfast.analysis",
     "eosfast.records_file",
+    "eosfast.data",
 ]
-_NEEDS = {"eosfast.torch": "torch", "eosfast.records_file": "h5py"}
+_NEEDS = {"eosfast.torch": "torch", "eosfast.records_file": "h5py", "eosfast.data": "sklearn"}
 
 
 def _module(name):
