@@ -22,6 +22,7 @@ MODULES = [
     "eosfast.analysis",
     "eosfast.records_file",
     "eosfast.data",
+    "eosfast.config",
 ]
 _NEEDS = {"eosfast.torch": "torch", "eosfast.records_file": "h5py", "eosfast.data": "sklearn"}
 
