@@ -24,6 +24,7 @@ MODULES = [
     "eosfast.data",
     "eosfast.config",
     "eosfast.sweep",
+    "eosfast.run_folder",
 ]
 _NEEDS = {"eosfast.torch": "torch", "eosfast.records_file": "h5py", "eosfast.data": "sklearn"}
 # The only examples not run (``+SKIP``): they start a Dask cluster.
