@@ -25,8 +25,14 @@ MODULES = [
     "eosfast.config",
     "eosfast.sweep",
     "eosfast.run_folder",
+    "eosfast.experiment",
 ]
-_NEEDS = {"eosfast.torch": "torch", "eosfast.records_file": "h5py", "eosfast.data": "sklearn"}
+_NEEDS = {
+    "eosfast.torch": "torch",
+    "eosfast.records_file": "h5py",
+    "eosfast.data": "sklearn",
+    "eosfast.experiment": "h5py",
+}
 # The only examples not run (``+SKIP``): they start a Dask cluster.
 SKIPPED_EXAMPLES = {"run_tasks", "sweep"}  # of eosfast.sweep
 
