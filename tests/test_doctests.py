@@ -18,9 +18,25 @@ MODULES = [
     "eosfast.flow",
     "eosfast.torch",
     "eosfast.progress",
+    "eosfast.io",
+    "eosfast.analysis",
+    "eosfast.records_file",
+    "eosfast.data",
+    "eosfast.config",
+    "eosfast.sweep",
+    "eosfast.run_folder",
+    "eosfast.experiment",
     "eosfast.distributed",
 ]
-_NEEDS = {"eosfast.torch": "torch", "eosfast.distributed": "mpi4py"}
+_NEEDS = {
+    "eosfast.torch": "torch",
+    "eosfast.records_file": "h5py",
+    "eosfast.data": "sklearn",
+    "eosfast.experiment": "h5py",
+    "eosfast.distributed": "mpi4py",
+}
+# The only examples not run (``+SKIP``): they start a Dask cluster.
+SKIPPED_EXAMPLES = {"run_tasks", "sweep"}  # of eosfast.sweep
 
 
 def _module(name):
@@ -82,3 +98,12 @@ def test_every_public_function_has_examples(module_name):
         if ">>>" not in (fn.__doc__ or "") or "Examples\n" not in (fn.__doc__ or "")
     ]
     assert not missing, f"{module_name}: public functions without an Examples section: {missing}"
+
+
+def test_only_the_exempted_examples_are_skipped():
+    skipping = {
+        name.rsplit(".", 1)[-1]
+        for name, test in DOCTESTS
+        if any(e.options.get(doctest.SKIP) for e in test.examples)
+    }
+    assert skipping == SKIPPED_EXAMPLES

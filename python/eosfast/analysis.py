@@ -10,9 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["eos_summary", "indicator_text", "tail"]
+
 
 def tail(values, fraction: float) -> np.ndarray:
-    """The last ``fraction`` of ``values`` (at least one entry when there are any)."""
+    """The last ``fraction`` of ``values`` (at least one entry when there are any).
+
+    Examples
+    --------
+    >>> from eosfast.analysis import tail
+    >>> tail([1, 2, 3, 4, 5, 6, 7, 8], 0.25)
+    array([7, 8])
+    >>> tail([1, 2, 3], 0.01)
+    array([3])
+    """
     values = np.asarray(values)
     n = len(values)
     if n == 0:
@@ -45,6 +56,21 @@ def eos_summary(records: dict, optimizer: str, last: float = 0.25) -> dict:
         the edge of stability); for NGD ``inv_stableness_sum`` (mean 1/S_t + 1/S_{t+1}, about
         1); for NGD and sqrt(L)-GD ``sqrt_loss_ratio`` (mean (sqrt L_t + sqrt L_{t+1}) / its
         prediction, about 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.analysis import eos_summary
+    >>> records = {
+    ...     "steps": {"loss": np.array([1.0, 0.5, 0.25])},
+    ...     "sharpness": {
+    ...         "ratio": np.array([0.5, 0.9, 1.0, 1.02]),
+    ...         "eigenvalues": np.array([[10.0], [18.0], [20.0], [20.4]]),
+    ...     },
+    ... }
+    >>> s = eos_summary(records, "gd")
+    >>> s["final_loss"], s["sharpness"], s["sharpness_ratio"]
+    (0.25, 20.4, 1.02)
     """
     steps = records.get("steps", {})
     sharp = records.get("sharpness", {})

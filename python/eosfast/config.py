@@ -27,6 +27,8 @@ from .optimizers import CONFIG_TYPES, optimizer_names
 from .problems.mlp import ACTIVATIONS, LOSSES
 from .spectrum.tracker import SharpnessTracker
 
+__all__ = ["Config", "ConfigError", "load_config", "parse_config", "parse_toml_text"]
+
 
 def _default_of(func, name: str):
     """The default of a library parameter, so the config and the library share one limit."""
@@ -164,6 +166,18 @@ def load_config(path) -> Config:
     ConfigError
         For a missing or unreadable file, invalid TOML, unknown tables or keys, wrong types,
         out-of-range values, or missing data files.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from eosfast.config import load_config
+    >>> path = os.path.join(tempfile.mkdtemp(), "gd.toml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('[optimizer]\\ntype = "gd"\\nlr = 0.5\\n[run]\\nsteps = 100\\n'
+    ...                 '[data]\\nname = "digits"\\n')
+    >>> config = load_config(path)
+    >>> config["optimizer"]["lr"], config["output"]["dir"].name
+    (0.5, 'gd')
     """
     path = Path(path)
     if not path.is_file():
@@ -185,7 +199,17 @@ def load_config(path) -> Config:
 
 
 def parse_toml_text(text: str, source: str = "<config>") -> Config:
-    """Validate TOML text; relative paths are relative to the folder of ``source``."""
+    """Validate TOML text; relative paths are relative to the folder of ``source``.
+
+    Examples
+    --------
+    >>> from eosfast.config import parse_toml_text
+    >>> text = ('[optimizer]\\ntype = "gd"\\nlr = 0.5\\n[run]\\nsteps = 100\\n'
+    ...         '[data]\\nname = "digits"\\n')
+    >>> config = parse_toml_text(text)
+    >>> config["run"]["steps"], config["optimizer"]["momentum"]
+    (100, 0.0)
+    """
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -204,6 +228,18 @@ def parse_config(raw: dict, base_dir=None, source: str = "<config>") -> Config:
     """Validate a configuration given as nested dicts (the parsed TOML).
 
     ``base_dir`` resolves relative paths (default: the current directory).
+
+    Examples
+    --------
+    >>> from eosfast.config import ConfigError, parse_config
+    >>> raw = {"optimizer": {"type": "gd", "lr": 0.1}, "run": {"steps": 10},
+    ...        "data": {"name": "digits"}}
+    >>> parse_config(raw)["optimizer"]["lr"]
+    0.1
+    >>> parse_config({"optimizer": {"type": "gd", "lr": 0.1}, "data": {"name": "digits"}})
+    Traceback (most recent call last):
+    ...
+    eosfast.config.ConfigError: <config>: missing table [run]
     """
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     if not isinstance(raw, dict):

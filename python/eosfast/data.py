@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["load_data", "load_digits_data", "load_npz_data", "prepare"]
+
 
 def load_digits_data(
     n_samples: int | None = None, targets: str = "onehot", scale="standard", subset_seed=0
@@ -25,6 +27,13 @@ def load_digits_data(
     -------
     X : ndarray, shape (n, 64), float64
     Y : ndarray, shape (n, 10) float64, or (n,) int64 for ``targets="labels"``
+
+    Examples
+    --------
+    >>> from eosfast.data import load_digits_data
+    >>> X, Y = load_digits_data(n_samples=100)
+    >>> X.shape, Y.shape, bool((Y.sum(axis=1) == 1).all())
+    ((100, 64), (100, 10), True)
     """
     from sklearn.datasets import load_digits
 
@@ -37,6 +46,19 @@ def load_npz_data(path, n_samples=None, targets="onehot", scale="none", subset_s
 
     Targets given as a matrix are used as they are; integer labels are turned into
     ``targets`` like the digits' labels.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.data import load_npz_data
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.npz")
+    >>> np.savez(path, X=np.eye(3), Y=np.array([0, 1, 1]))
+    >>> X, Y = load_npz_data(path)
+    >>> Y
+    array([[1., 0.],
+           [0., 1.],
+           [0., 1.]])
     """
     path = Path(path)
     with open(path, "rb") as file:  # closed by us even when numpy fails half-way
@@ -70,7 +92,17 @@ def _read_xy(archive, path, n_samples, targets, scale, subset_seed):
 
 
 def load_data(data: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The data of a validated ``[data]`` configuration table."""
+    """The data of a validated ``[data]`` configuration table.
+
+    Examples
+    --------
+    >>> from eosfast.data import load_data
+    >>> table = dict(name="digits", n_samples=50, targets="labels", scale="standard",
+    ...              subset_seed=0)
+    >>> X, Y = load_data(table)
+    >>> X.shape, Y.dtype
+    ((50, 64), dtype('int64'))
+    """
     options = dict(
         n_samples=data["n_samples"],
         targets=data["targets"],
@@ -83,7 +115,16 @@ def load_data(data: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def prepare(X, Y, n_samples, targets, scale, subset_seed, source):
-    """Checks, subset, feature scaling and target encoding shared by every data source."""
+    """Checks, subset, feature scaling and target encoding shared by every data source.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.data import prepare
+    >>> X, Y = prepare(np.ones((4, 2)), np.array([0, 1, 2, 1]), None, "centered", "none", 0, "mine")
+    >>> Y.shape, bool(np.allclose(Y.sum(axis=1), 0.0))
+    ((4, 3), True)
+    """
     X, Y = np.asarray(X), np.asarray(Y)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{source}: X must have shape (n, d) with n, d >= 1, got {X.shape}")

@@ -20,6 +20,8 @@ from .io import DamagedFileError
 from .records_file import described, trajectory_rows, write_records
 from .run_folder import FINISHED, STREAM, RunDir
 
+__all__ = ["run_experiment"]
+
 # rewriting records.h5 may take at most this share of the run's time (the rest waits)
 _RECORD_SHARE = 0.05
 
@@ -80,6 +82,20 @@ def run_experiment(
     -------
     dict
         The summary also written to ``summary.json``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from eosfast.config import parse_config
+    >>> from eosfast.experiment import run_experiment
+    >>> config = parse_config({"optimizer": {"type": "gd", "lr": 0.05}, "run": {"steps": 20},
+    ...                        "data": {"name": "digits", "n_samples": 50}})
+    >>> run_dir = os.path.join(tempfile.mkdtemp(), "run")
+    >>> summary = run_experiment(config, run_dir, progress=False)
+    >>> summary["status"], summary["steps_done"]
+    ('completed', 20)
+    >>> run_experiment(config, run_dir, progress=False) == summary  # finished: left as it is
+    True
     """
     with _signals.deferred():  # a signal stops the run at a consistent step, see below
         return _run_experiment(config, RunDir(run_dir), progress, restart, threads)

@@ -20,6 +20,14 @@ import zlib
 
 import numpy as np
 
+__all__ = [
+    "DamagedFileError",
+    "NpyAppender",
+    "check_appended",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
 _HEADER_BYTES = 256
 _MAGIC = b"\x93NUMPY\x01\x00"
 
@@ -38,7 +46,23 @@ class DamagedFileError(ValueError):
 
 
 def check_appended(file, cols: int, rows: int, name) -> None:
-    """Raise :class:`DamagedFileError` unless ``file`` is an appender's of ``rows`` x ``cols``."""
+    """Raise :class:`DamagedFileError` unless ``file`` is an appender's of ``rows`` x ``cols``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.io import NpyAppender, check_appended
+    >>> path = os.path.join(tempfile.mkdtemp(), "steps.npy")
+    >>> with NpyAppender(path, cols=2) as out:
+    ...     out.append(np.ones((3, 2)))
+    >>> with open(path, "rb") as f:
+    ...     check_appended(f, cols=2, rows=3, name="steps.npy")
+    ...     check_appended(f, cols=2, rows=4, name="steps.npy")
+    Traceback (most recent call last):
+    ...
+    eosfast.io.DamagedFileError: steps.npy is damaged: ... needed for 4 rows
+    """
     file.seek(0)
     header = file.read(_HEADER_BYTES)
     size = os.fstat(file.fileno()).st_size
@@ -88,6 +112,18 @@ class NpyAppender:
     ----------
     crc : int
         The CRC-32 of every row appended so far, kept up to date as rows come.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.io import NpyAppender
+    >>> path = os.path.join(tempfile.mkdtemp(), "steps.npy")
+    >>> with NpyAppender(path, cols=2) as out:
+    ...     out.append(np.array([[0.0, 1.0], [1.0, 0.5]]))
+    >>> np.load(path)
+    array([[0. , 1. ],
+           [1. , 0.5]])
     """
 
     def __init__(self, path, cols: int, rows: int | None = None, crc: int | None = None):
@@ -205,6 +241,16 @@ def save_checkpoint(path, state: dict) -> None:
     """Write a nested dict of arrays and scalars atomically to ``path`` (.npz).
 
     Values may be numpy arrays, numbers, bools, strings, None or nested dicts.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.io import load_checkpoint, save_checkpoint
+    >>> path = os.path.join(tempfile.mkdtemp(), "checkpoint.npz")
+    >>> save_checkpoint(path, {"step": 10, "state": {"x": np.array([1.0, 2.0])}})
+    >>> load_checkpoint(path)["state"]["x"]
+    array([1., 2.])
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -231,6 +277,17 @@ def save_checkpoint(path, state: dict) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` back into a nested dict."""
+    """Read a checkpoint written by :func:`save_checkpoint` back into a nested dict.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from eosfast.io import load_checkpoint, save_checkpoint
+    >>> path = os.path.join(tempfile.mkdtemp(), "checkpoint.npz")
+    >>> save_checkpoint(path, {"step": 10, "name": "gd", "seed": None})
+    >>> state = load_checkpoint(path)
+    >>> int(state["step"]), str(state["name"]), state["seed"]
+    (10, 'gd', None)
+    """
     with open(os.fspath(path), "rb") as f, np.load(f, allow_pickle=False) as data:
         return _unflatten({name: data[name] for name in data.files})

@@ -20,6 +20,9 @@ from . import _core
 from .io import DamagedFileError
 from .run_folder import one_line, write_bytes_atomic
 
+# what users call; the schema and write_records are the experiment runner's
+__all__ = ["read_attrs", "read_records"]
+
 #: the HDF5 group of each record kind of the runner (``_core.RECORD_KINDS``)
 GROUPS = {"scalars": "steps", "sharpness": "sharpness", "iterates": "iterates"}
 
@@ -118,6 +121,16 @@ def read_records(path) -> dict:
     """Every group of a record file as ``{group: {name: ndarray}}``.
 
     Raises :class:`DamagedFileError` at once for a truncated or corrupted file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.records_file import read_records, write_records
+    >>> path = os.path.join(tempfile.mkdtemp(), "records.h5")
+    >>> write_records(path, {"steps": {"step": np.arange(3), "loss": np.array([1.0, 0.5, 0.2])}})
+    >>> read_records(path)["steps"]["loss"]
+    array([1. , 0.5, 0.2])
     """
     import h5py
 
@@ -131,7 +144,18 @@ def read_records(path) -> dict:
 
 
 def read_attrs(path) -> dict:
-    """The root attributes of a record file (:class:`DamagedFileError` if it is damaged)."""
+    """The root attributes of a record file (:class:`DamagedFileError` if it is damaged).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.records_file import read_attrs, write_records
+    >>> path = os.path.join(tempfile.mkdtemp(), "records.h5")
+    >>> write_records(path, {"x_final": np.zeros(2)}, attrs={"optimizer": "gd", "lr": 0.1})
+    >>> read_attrs(path) == {"optimizer": "gd", "lr": 0.1}
+    True
+    """
     return _read_h5(path, lambda f: {key: _plain(value) for key, value in f.attrs.items()})
 
 

@@ -28,6 +28,9 @@ import numpy as np
 from . import _core
 from .io import DamagedFileError
 
+# what users call; the write_* helpers are the experiment runner's
+__all__ = ["RunDir"]
+
 CONFIG = "config.toml"
 RECORDS = "records.h5"
 CHECKPOINT = "checkpoint.npz"
@@ -84,7 +87,22 @@ def one_line(exc: BaseException) -> str:
 
 
 class RunDir:
-    """Paths and small files of one run folder."""
+    """Paths and small files of one run folder.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from eosfast.run_folder import RunDir
+    >>> run = RunDir(os.path.join(tempfile.mkdtemp(), "run"))
+    >>> run.create()
+    >>> run.summary() is None, run.finished()
+    (True, False)
+    >>> run.write_summary({"status": "completed", "steps": 100})
+    >>> run.finished(), run.summary()["steps"]
+    (True, 100)
+    >>> run.records.name, run.checkpoint.name
+    ('records.h5', 'checkpoint.npz')
+    """
 
     def __init__(self, path):
         self.path = Path(path)

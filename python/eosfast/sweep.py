@@ -30,6 +30,16 @@ from pathlib import Path
 
 from . import _signals
 
+__all__ = [
+    "TaskResult",
+    "plan_workers",
+    "point_name",
+    "require_dask",
+    "run_tasks",
+    "sweep",
+    "sweep_points",
+]
+
 #: how long a stopping sweep waits for its running tasks to checkpoint and return
 STOP_GRACE_SECONDS = 120.0
 _NOT_STARTED = "eosfast-not-started"
@@ -53,6 +63,14 @@ def plan_workers(n_tasks: int, cores: int, threads_per_task: int | None = None):
 
     Without ``threads_per_task``: one worker per task up to the number of cores, and the cores
     shared among them. Returns ``(n_workers, threads_per_task)``.
+
+    Examples
+    --------
+    >>> from eosfast.sweep import plan_workers
+    >>> plan_workers(n_tasks=3, cores=8)
+    (3, 2)
+    >>> plan_workers(n_tasks=10, cores=8, threads_per_task=4)
+    (2, 4)
     """
     cores = max(1, int(cores))
     n_tasks = max(1, int(n_tasks))
@@ -71,7 +89,13 @@ DASK_MISSING = (
 
 
 def require_dask() -> None:
-    """Raise ``ModuleNotFoundError`` with the install hint when Dask distributed is missing."""
+    """Raise ``ModuleNotFoundError`` with the install hint when Dask distributed is missing.
+
+    Examples
+    --------
+    >>> from eosfast.sweep import require_dask
+    >>> require_dask()  # nothing happens: distributed is installed
+    """
     from importlib.util import find_spec
 
     if find_spec("distributed") is None:
@@ -139,6 +163,17 @@ def run_tasks(
         After a stop (SIGINT / SIGTERM inside :func:`eosfast._signals.deferred`, as in the CLI),
         the tasks that never started have ``extra["not_started"]``; outside it a Ctrl-C raises
         ``KeyboardInterrupt`` once the running tasks have stopped and been reported.
+
+    Examples
+    --------
+    Not run as a doctest, since it starts a Dask cluster (``math.sqrt`` stands for a
+    module-level function of the user's):
+
+    >>> import math
+    >>> from eosfast.sweep import run_tasks
+    >>> results = run_tasks(math.sqrt, {"a": {"x": 4.0}}, cores=2)  # doctest: +SKIP
+    >>> [(r.name, r.ok) for r in results]  # doctest: +SKIP
+    [('a', True)]
     """
     from distributed import Client, Event, LocalCluster, as_completed
 
@@ -233,7 +268,16 @@ def _remote_threads(client) -> int:
 
 
 def sweep_points(lrs, seeds) -> list[dict]:
-    """The grid of overrides: every learning rate with every seed."""
+    """The grid of overrides: every learning rate with every seed.
+
+    Examples
+    --------
+    >>> from eosfast.sweep import sweep_points
+    >>> sweep_points([0.05, 0.1], [0])
+    [{'optimizer.lr': 0.05, 'run.seed': 0}, {'optimizer.lr': 0.1, 'run.seed': 0}]
+    >>> sweep_points([], [])
+    [{}]
+    """
     lrs = list(lrs) or [None]
     seeds = list(seeds) or [None]
     points = []
@@ -248,7 +292,16 @@ def sweep_points(lrs, seeds) -> list[dict]:
 
 
 def point_name(point: dict) -> str:
-    """A run folder name for a grid point, e.g. ``lr=0.05_seed=1``."""
+    """A run folder name for a grid point, e.g. ``lr=0.05_seed=1``.
+
+    Examples
+    --------
+    >>> from eosfast.sweep import point_name
+    >>> point_name({"optimizer.lr": 0.05, "run.seed": 1})
+    'lr=0.05_seed=1'
+    >>> point_name({})
+    'base'
+    """
     parts = []
     for key, value in point.items():
         short = key.rsplit(".", 1)[-1]
@@ -281,6 +334,17 @@ def sweep(
     Runs whose folder already holds a finished summary are skipped (and reported as such).
     Returns a dict with ``results`` (one entry per grid point of this sweep: name, run folder,
     status, error); ``out/sweep.json`` holds these rows merged into those of earlier sweeps.
+
+    Examples
+    --------
+    Not run as a doctest, since it starts a Dask cluster and runs four experiments:
+
+    >>> from eosfast.config import load_config
+    >>> from eosfast.sweep import sweep
+    >>> config = load_config("gd.toml")  # doctest: +SKIP
+    >>> out = sweep(config, "sweep-out", lrs=[0.05, 0.1], seeds=[0, 1])  # doctest: +SKIP
+    >>> [row["name"] for row in out["results"]]  # doctest: +SKIP
+    ['lr=0.05_seed=0', 'lr=0.05_seed=1', 'lr=0.1_seed=0', 'lr=0.1_seed=1']
     """
     from .run_folder import RunDir, write_json_atomic
 
