@@ -27,6 +27,7 @@ MODULES = [
     "eosfast.run_folder",
     "eosfast.experiment",
     "eosfast.distributed",
+    "eosfast.plot",
 ]
 _NEEDS = {
     "eosfast.torch": "torch",
@@ -34,6 +35,7 @@ _NEEDS = {
     "eosfast.data": "sklearn",
     "eosfast.experiment": "h5py",
     "eosfast.distributed": "mpi4py",
+    "eosfast.plot": "matplotlib",
 }
 # The only examples not run (``+SKIP``): they start a Dask cluster.
 SKIPPED_EXAMPLES = {"run_tasks", "sweep"}  # of eosfast.sweep

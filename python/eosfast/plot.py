@@ -13,6 +13,17 @@ import numpy as np
 
 from . import _core
 
+__all__ = [
+    "flow_tracking",
+    "loss_and_sharpness",
+    "multi_lr",
+    "ngd_indicators",
+    "plot_run",
+    "save_figure",
+    "spectral_density",
+    "sqrt_indicators",
+]
+
 _WIDTH = 6.4
 
 
@@ -25,7 +36,17 @@ def _figure(nrows: int, ncols: int = 1, height: float = 2.4, width: float = _WID
 
 
 def save_figure(fig, stem, formats=("png", "svg"), dpi: int = 120) -> list[Path]:
-    """Write ``fig`` to ``stem.png`` and ``stem.svg`` (creating the folder); return the paths."""
+    """Write ``fig`` to ``stem.png`` and ``stem.svg`` (creating the folder); return the paths.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from eosfast.plot import loss_and_sharpness, save_figure
+    >>> fig = loss_and_sharpness(np.arange(5), np.exp(-np.arange(5.0)))
+    >>> [p.name for p in save_figure(fig, os.path.join(tempfile.mkdtemp(), "loss"))]
+    ['loss.png', 'loss.svg']
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -73,6 +94,17 @@ def loss_and_sharpness(
         The top eigenvalue(s) of the Hessian; column 0 is drawn solid, others thinner.
     threshold : float or array_like of shape (m,), optional
         The optimizer's stability threshold (2/lr for GD), drawn dashed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.plot import loss_and_sharpness
+    >>> steps = np.arange(100)
+    >>> fig = loss_and_sharpness(
+    ...     steps, np.exp(-steps / 30), steps[::10], np.linspace(1.0, 4.0, 10), threshold=4.0
+    ... )
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['training loss', 'sharpness']
     """
     have_sharpness = sharpness is not None and len(np.asarray(sharpness)) > 0
     fig, axes = _figure(2 if have_sharpness else 1)
@@ -134,6 +166,19 @@ def multi_lr(runs, *, title: str | None = "GD at the Edge of Stability"):
         One dict per learning rate with keys ``lr``, ``steps``, ``loss``, ``sharpness_steps``,
         ``sharpness`` (shape (m,) or (m, k); column 0 is drawn) and optionally ``threshold``
         (default 2 / lr) and ``label``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.plot import multi_lr
+    >>> steps = np.arange(50)
+    >>> runs = [
+    ...     {"lr": lr, "steps": steps, "loss": np.exp(-lr * steps), "sharpness_steps": steps[::5],
+    ...      "sharpness": np.full(10, 1.9 / lr)}
+    ...     for lr in (0.1, 0.2)
+    ... ]
+    >>> len(multi_lr(runs).axes)
+    2
     """
     fig, axes = _figure(2, height=2.6)
     top, bottom = axes[0, 0], axes[1, 0]
@@ -175,6 +220,15 @@ def ngd_indicators(
         1/S_t + 1/S_{t+1} with S_t = lr_t lambda_1; about 1 at the edge of stability.
     sqrt_loss_sum, sqrt_loss_target : array_like, shape (m,)
         sqrt(L_t) + sqrt(L_{t+1}) and its predicted value lr sqrt(lambda_1 / 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.plot import ngd_indicators
+    >>> steps = np.arange(0, 100, 10)
+    >>> fig = ngd_indicators(steps, np.ones(10), np.full(10, 0.11), np.full(10, 0.1), lr=0.1)
+    >>> len(fig.axes)
+    2
     """
     fig, axes = _figure(2)
     steps = np.asarray(steps)
@@ -203,6 +257,15 @@ def sqrt_indicators(
     """The EoS indicators of GD on sqrt(L): sqrt(L_t) + sqrt(L_{t+1}) against lr lambda_1 / 2.
 
     ``stableness`` (optional, shape (m,)): lr_eff x lambda_1 of the steps on L, drawn against 2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.plot import sqrt_indicators
+    >>> steps = np.arange(0, 100, 10)
+    >>> fig = sqrt_indicators(steps, np.full(10, 0.2), np.full(10, 0.2), np.full(10, 2.0), lr=0.1)
+    >>> len(fig.axes)
+    2
     """
     have_stableness = stableness is not None
     fig, axes = _figure(2 if have_stableness else 1)
@@ -253,6 +316,15 @@ def flow_tracking(
 
     For a :class:`eosfast.flow.FlowComparison` ``c``:
     ``flow_tracking(c.tau, c.sharpness_projected, c.sharpness_flow, c.distance, c.alignment)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.plot import flow_tracking
+    >>> tau = np.linspace(0.0, 1.0, 11)
+    >>> fig = flow_tracking(tau, 5.0 - tau, 5.0 - tau, np.full(11, 1e-4))
+    >>> len(fig.axes)
+    2
     """
     fig, axes = _figure(3 if alignment is not None else 2)
     tau = np.asarray(tau, dtype=np.float64)
@@ -298,6 +370,15 @@ def spectral_density(
         The stability threshold (2/lr), drawn dashed.
     log : bool
         Logarithmic density axis (the spectrum's bulk and outliers differ by decades).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eosfast.plot import spectral_density
+    >>> grid = np.linspace(-1.0, 5.0, 200)
+    >>> fig = spectral_density(grid, np.exp(-(grid**2)), eigenvalues=[4.0], threshold=4.5)
+    >>> len(fig.axes)
+    1
     """
     fig, axes = _figure(1, height=3.0)
     ax = axes[0, 0]
@@ -329,7 +410,22 @@ def spectral_density(
 
 
 def plot_run(run_dir) -> list[Path]:
-    """Draw the figures of a run folder from its records (works while the run is going)."""
+    """Draw the figures of a run folder from its records (works while the run is going).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from eosfast.config import parse_config
+    >>> from eosfast.experiment import run_experiment
+    >>> from eosfast.plot import plot_run
+    >>> config = parse_config({"optimizer": {"type": "gd", "lr": 0.05}, "run": {"steps": 20},
+    ...                        "data": {"name": "digits", "n_samples": 50},
+    ...                        "output": {"figures": False}})
+    >>> run_dir = os.path.join(tempfile.mkdtemp(), "run")
+    >>> _ = run_experiment(config, run_dir, progress=False)
+    >>> sorted(p.name for p in plot_run(run_dir))
+    ['loss_sharpness.png', 'loss_sharpness.svg']
+    """
     from .records_file import read_attrs, read_records
     from .run_folder import RunDir
 
